@@ -1,0 +1,65 @@
+"""Contracts of the lake tables: one Arrow schema per table, the same for every writer.
+
+``generations``: one row per campaign or API request once its outcome is known (blocked,
+failed or published), with the seconds each stage took. ``decisions``: every consent, rights
+and publish decision with its reason. ``videos``: one row per published video.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+GENERATIONS = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string()),
+        pa.field("requester_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # campaign | api
+        pa.field("status", pa.string(), nullable=False),  # published | blocked_consent | blocked_rights | failed | skipped_existing
+        pa.field("reason", pa.string()),
+        pa.field("video_id", pa.string()),
+        pa.field("model_family", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("seed", pa.int64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("consent_s", pa.float64()),
+        pa.field("rights_s", pa.float64()),
+        pa.field("generate_s", pa.float64()),
+        pa.field("stamp_s", pa.float64()),
+        pa.field("publish_s", pa.float64()),
+        pa.field("ts", TS, nullable=False),
+    ]
+)
+
+DECISIONS = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string()),
+        pa.field("stage", pa.string(), nullable=False),  # consent | rights | publish
+        pa.field("outcome", pa.string(), nullable=False),  # allow | block | allow_with_terms
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("ts", TS, nullable=False),
+    ]
+)
+
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("creator_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string()),
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("duration_ms", pa.int64(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("model_family", pa.string(), nullable=False),
+        pa.field("model_version", pa.string(), nullable=False),
+        pa.field("c2pa_state", pa.string()),
+        pa.field("cameo_count", pa.int32(), nullable=False),
+        pa.field("published_at", TS, nullable=False),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "decisions": DECISIONS, "videos": VIDEOS}

@@ -1,0 +1,206 @@
+"""``kinora``: the command line for ops and developers.
+
+Heavy libraries (torch, diffusers, Ray, Prefect) are imported inside the commands that need
+them, so ``kinora --help`` answers at once. Errors in input files print one line naming the
+file and the field, and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from kinora.errors import KinoraError
+
+app = typer.Typer(help="Kinora: text to short video with consent, rights and provenance built in.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+campaign_app = typer.Typer(help="Batch generation campaigns.", no_args_is_help=True)
+rights_app = typer.Typer(help="The rights registry.", no_args_is_help=True)
+db_app = typer.Typer(help="The operational store.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(rights_app, name="rights")
+app.add_typer(db_app, name="db")
+
+
+def _settings():
+    from pydantic import ValidationError
+
+    from kinora.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        _die(f"settings: {loc}: {err['msg']} (set by KINORA_{loc.upper().replace('.', '__')} or the settings file)")
+
+
+def _die(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("prefect", "ray", "httpx", "urllib3", "diffusers", "transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.command()
+def demo(
+    campaign_file: Path = typer.Option(None, "--campaign", help="Campaign file; default datasets/campaigns/demo.yaml."),
+    no_api: bool = typer.Option(False, "--no-api", help="Skip the HTTP API round trip."),
+) -> None:
+    """Run the whole platform end to end on the embedded defaults (what `make demo` runs)."""
+    from kinora.demo import DEMO_CAMPAIGN, run_demo
+    from kinora.report import print_demo
+
+    _quiet_libraries()
+    settings = _settings()
+    try:
+        result = run_demo(settings, campaign_path=campaign_file or DEMO_CAMPAIGN, api_check=not no_api,
+                          progress=lambda m: typer.echo(f"· {m}"))
+    except KinoraError as exc:
+        _die(str(exc))
+    print_demo(result, settings)
+
+
+@app.command()
+def seed(seed_dir: Path = typer.Option(None, help="Folder with users.yaml, cameos.yaml, rights.csv.")) -> None:
+    """Load the seed users, cameos (with consent grants) and rights registry."""
+    from kinora.seed import SEED_DIR
+    from kinora.seed import seed as run_seed
+    from kinora.stores.bundle import Stores
+
+    settings = _settings()
+    try:
+        with Stores.open(settings).engine.begin() as conn:
+            counts = run_seed(conn=conn, seed_dir=seed_dir or SEED_DIR)
+    except KinoraError as exc:
+        _die(str(exc))
+    typer.echo(f"seeded {counts.users} users, {counts.cameos} cameos, {counts.works} works into {settings.home}")
+
+
+@campaign_app.command("run")
+def campaign_run(
+    campaign_file: Path = typer.Argument(..., help="Campaign YAML (see datasets/campaigns/demo.yaml)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    keep_serving: bool = typer.Option(False, help="Leave a locally started Ray and Serve running afterwards."),
+) -> None:
+    """Run a generation campaign: consent, rights, generation, provenance, publish."""
+    from kinora.campaign import load_campaign
+    from kinora.report import print_summary
+
+    _quiet_libraries()
+    settings = _settings()
+    try:
+        load_campaign(campaign_file)  # fail fast, before Ray or Prefect start
+        from flows.campaign import campaign
+        from serving.runtime import shutdown
+
+        try:
+            summary = campaign(str(campaign_file))
+        finally:
+            if not keep_serving and not settings.serve.ray_address:
+                shutdown()
+    except KinoraError as exc:
+        _die(str(exc))
+    if json_out:
+        typer.echo(summary.model_dump_json(indent=2))
+    else:
+        print_summary(summary)
+
+
+@app.command()
+def serve() -> None:
+    """Run the Serve application (HTTP API and generator) in the foreground until Ctrl-C."""
+    import time
+
+    from serving.runtime import shutdown, start_serve
+
+    _quiet_libraries()
+    settings = _settings()
+    from kinora.stores.bundle import Stores
+
+    Stores.open(settings)
+    start_serve(settings)
+    typer.echo(f"Kinora API on {settings.public_base_url} (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutdown()
+
+
+@app.command()
+def dashboard(port: int = typer.Option(None, help="Port; default from settings (8501).")) -> None:
+    """Open the analytics dashboard (Streamlit over DuckDB on the lake)."""
+    import subprocess
+
+    settings = _settings()
+    page = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.headless", "true",
+           "--server.address", settings.dashboard.host, "--server.port", str(port or settings.dashboard.port),
+           "--browser.gatherUsageStats", "false"]
+    typer.echo(f"dashboard on http://{settings.dashboard.host}:{port or settings.dashboard.port}")
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
+def verify(file: Path = typer.Argument(..., help="An MP4 to check.")) -> None:
+    """Check a video's C2PA credentials (valid? trusted? made by which generator?)."""
+    from kinora.provenance.c2pa_manifest import read_manifest
+    from kinora.provenance.certs import load_signer_material
+
+    settings = _settings()
+    if not file.is_file():
+        _die(f"{file}: file not found")
+    material = load_signer_material(settings.provenance, settings.cert_dir)
+    anchors = material.root_pem
+    if settings.provenance.trust_anchors_path:
+        anchors = (anchors or b"") + settings.provenance.trust_anchors_path.read_bytes()
+    report = read_manifest(file, trust_anchors_pem=anchors)
+    typer.echo(report.model_dump_json(indent=2))
+    raise typer.Exit(0 if report.present and report.validation_state in {"Valid", "Trusted"} else 1)
+
+
+@rights_app.command("import")
+def rights_import(file: Path = typer.Argument(..., help="CSV or JSONL: holder, work, kind, aliases, description, policy, terms.")) -> None:
+    """Import rights holders and works (every row checked first; nothing imported on error)."""
+    from kinora.stores.bundle import Stores
+    from kinora.trust.registry_file import import_rows, read_registry_file
+
+    settings = _settings()
+    try:
+        rows = read_registry_file(file)
+        with Stores.open(settings).engine.begin() as conn:
+            n = import_rows(conn=conn, rows=rows)
+    except KinoraError as exc:
+        _die(str(exc))
+    typer.echo(f"imported {n} works from {file}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade the operational store's schema."""
+    from kinora.stores.db import current_revision, get_engine
+
+    settings = _settings()
+    engine = get_engine(settings.database_url)
+    typer.echo(f"schema at revision {current_revision(engine)}")
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Print the resolved settings (secrets hidden)."""
+    typer.echo(json.dumps(_settings().redacted(), indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,222 @@
+"""The life of one generation request, shared by the campaign flow and the HTTP API.
+
+    register -> admit (consent, rights) -> [generate on Serve] -> stamp -> publish
+
+Each step is a plain function taking a connection and typed values, so it is tested without
+Prefect or Ray; the flow's tasks and the API's handlers only call these.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from kinora.settings import Settings
+from kinora.stores import catalog, utcnow
+from kinora.stores import jobs as job_store
+from kinora.stores.lake import Lake
+from kinora.trust.consent import ConsentDecision, check_consent, record_use
+from kinora.trust.rights import RightsDecision, screen_prompt
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationSpec(BaseModel):
+    """One video to make: the payload that travels from a campaign or the API to the generator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(description="Job id; derived from the campaign for campaign requests.")
+    requester_id: str = Field(description="User on whose behalf the video is made.")
+    requester_handle: str = Field(description="Shown in the visible watermark.")
+    prompt: str = Field(min_length=1)
+    negative_prompt: str = ""
+    cameos: list[str] = Field(default_factory=list, description="Cameo handles used, without '@'.")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    duration_s: float = Field(gt=0)
+    fps: int = Field(gt=0)
+    seed: int = Field(ge=0, lt=2**63)
+    campaign_id: str | None = None
+    source: Literal["campaign", "api"] = "campaign"
+
+    def params(self) -> dict:
+        return self.model_dump(exclude={"request_id", "requester_id", "prompt", "campaign_id"})
+
+
+class Admission(BaseModel):
+    """The outcome of the checks before generation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed: bool
+    stage: Literal["consent", "rights", "none"]
+    reason: str
+    consent: ConsentDecision
+    rights: RightsDecision | None = None
+
+
+@dataclass(frozen=True)
+class PublishedVideo:
+    video_id: str
+    request_id: str
+    media_key: str
+    thumbnail_key: str
+    sha256: str
+    c2pa_state: str | None
+    published_at: datetime
+    already_published: bool = False
+
+
+def register(*, conn: sa.Connection, spec: GenerationSpec) -> bool:
+    """Store the job as queued unless it exists; return True when new."""
+    return job_store.create_job(
+        conn=conn, job_id=spec.request_id, requester_id=spec.requester_id, prompt=spec.prompt,
+        params=spec.params(), campaign_id=spec.campaign_id,
+    )
+
+
+def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> ConsentDecision:
+    """Check consent and record the decision; block the job when refused."""
+    decision = check_consent(
+        conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos,
+        max_cameos=settings.consent.max_cameos_per_video,
+    )
+    _record(conn=conn, spec=spec, stage="consent", outcome="allow" if decision.allowed else "block", reason=decision.reason,
+            detail={"grants": [g.model_dump() for g in decision.grants]})
+    if not decision.allowed:
+        job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"consent: {decision.reason}")
+    return decision
+
+
+def rights_stage(*, conn: sa.Connection, spec: GenerationSpec) -> RightsDecision:
+    """Screen the prompt and record the decision; block the job when refused."""
+    decision = screen_prompt(conn=conn, prompt=spec.prompt)
+    _record(conn=conn, spec=spec, stage="rights", outcome=decision.decision, reason=decision.reason,
+            detail={"matches": [m.model_dump() for m in decision.matches]})
+    if not decision.allowed:
+        job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"rights: {decision.reason}")
+    return decision
+
+
+def admit(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> Admission:
+    """Run both checks (consent first: it is cheaper and more sensitive)."""
+    consent = consent_stage(conn=conn, spec=spec, settings=settings)
+    if not consent.allowed:
+        return Admission(allowed=False, stage="consent", reason=consent.reason, consent=consent)
+    rights = rights_stage(conn=conn, spec=spec)
+    if not rights.allowed:
+        return Admission(allowed=False, stage="rights", reason=rights.reason, consent=consent, rights=rights)
+    return Admission(allowed=True, stage="none", reason="admitted", consent=consent, rights=rights)
+
+
+def _record(*, conn: sa.Connection, spec: GenerationSpec, stage: str, outcome: str, reason: str, detail: dict) -> None:
+    job_store.record_decision(conn=conn, job_id=spec.request_id, stage=stage, outcome=outcome, reason=reason, detail=detail)
+
+
+def already_published(*, conn: sa.Connection, request_id: str) -> sa.Row | None:
+    return catalog.get_video_by_job(conn=conn, job_id=request_id)
+
+
+def publish(
+    *,
+    conn: sa.Connection,
+    spec: GenerationSpec,
+    stamped: "StampedVideo",  # noqa: F821 - kinora.provenance.stamp, imported lazily (heavy deps)
+    settings: Settings,
+) -> PublishedVideo | None:
+    """Re-check consent, then add the video to the catalog exactly once.
+
+    A cameo revoked while the clip was generated blocks publishing here: the job is marked
+    blocked and None is returned (not raised, so the caller's transaction keeps the record). A second publish of
+    the same request (a rerun, a retry) returns the existing video and changes nothing.
+    """
+    existing = catalog.get_video_by_job(conn=conn, job_id=spec.request_id)
+    if existing is not None:
+        return _published(existing, already=True)
+    recheck = check_consent(
+        conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos, max_cameos=settings.consent.max_cameos_per_video
+    )
+    if not recheck.allowed:
+        _record(conn=conn, spec=spec, stage="publish", outcome="block", reason=f"consent changed: {recheck.reason}", detail={})
+        job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"consent changed before publish: {recheck.reason}")
+        return None
+    now = utcnow()
+    inserted = catalog.insert_video(
+        conn=conn,
+        values=dict(
+            id=stamped.video_id, job_id=spec.request_id, creator_id=spec.requester_id, campaign_id=spec.campaign_id,
+            prompt=spec.prompt, duration_ms=round(spec.duration_s * 1000), width=spec.width, height=spec.height,
+            fps=spec.fps, model_family=stamped.model_family, model_version=stamped.model_version, seed=spec.seed,
+            media_key=stamped.media_key, thumbnail_key=stamped.thumbnail_key, sha256=stamped.sha256,
+            provenance=stamped.provenance_summary(), cameo_ids=[g.cameo_id for g in recheck.grants],
+            published_at=now, unpublished_at=None, created_at=now,
+        ),
+    )
+    if not inserted:  # a concurrent publisher won the race: report its row
+        return _published(catalog.get_video_by_job(conn=conn, job_id=spec.request_id), already=True)
+    record_use(conn=conn, decision=recheck, requester_id=spec.requester_id, video_id=stamped.video_id)
+    _record(conn=conn, spec=spec, stage="publish", outcome="allow", reason="published", detail={"video_id": stamped.video_id})
+    job_store.set_status(conn=conn, job_id=spec.request_id, status="succeeded", video_id=stamped.video_id)
+    return _published(catalog.get_video(conn=conn, video_id=stamped.video_id), already=False)
+
+
+def _published(row: sa.Row, *, already: bool) -> PublishedVideo:
+    return PublishedVideo(
+        video_id=row.id, request_id=row.job_id, media_key=row.media_key, thumbnail_key=row.thumbnail_key,
+        sha256=row.sha256, c2pa_state=(row.provenance or {}).get("c2pa_state"), published_at=row.published_at,
+        already_published=already,
+    )
+
+
+def fail(*, conn: sa.Connection, spec: GenerationSpec, reason: str) -> None:
+    job_store.set_status(conn=conn, job_id=spec.request_id, status="failed", reason=reason)
+
+
+def record_outcome(
+    *, lake: Lake, spec: GenerationSpec, status: str, reason: str | None, seconds: dict[str, float],
+    video: PublishedVideo | None = None, model_family: str | None = None, model_version: str | None = None,
+    c2pa_state: str | None = None, cameo_count: int = 0,
+) -> None:
+    """Write the request's outcome (and the video, when published) to the lake."""
+    now = utcnow()
+    lake.append("generations", [dict(
+        request_id=spec.request_id, campaign_id=spec.campaign_id, requester_id=spec.requester_id, source=spec.source,
+        status=status, reason=reason, video_id=video.video_id if video else None, model_family=model_family,
+        model_version=model_version, seed=spec.seed, duration_s=spec.duration_s,
+        consent_s=seconds.get("consent"), rights_s=seconds.get("rights"), generate_s=seconds.get("generate"),
+        stamp_s=seconds.get("stamp"), publish_s=seconds.get("publish"), ts=now,
+    )])
+    if video is not None and not video.already_published:
+        lake.append("videos", [dict(
+            video_id=video.video_id, request_id=spec.request_id, creator_id=spec.requester_id, campaign_id=spec.campaign_id,
+            prompt=spec.prompt, duration_ms=round(spec.duration_s * 1000), width=spec.width, height=spec.height,
+            model_family=model_family or "", model_version=model_version or "", c2pa_state=c2pa_state,
+            cameo_count=cameo_count, published_at=video.published_at,
+        )])
+
+
+def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) -> None:
+    """Mirror the admission decisions into the lake for analytics."""
+    now = utcnow()
+    rows = [dict(request_id=spec.request_id, campaign_id=spec.campaign_id, stage="consent",
+                 outcome="allow" if admission.consent.allowed else "block", reason=admission.consent.reason, ts=now)]
+    if admission.rights is not None:
+        rows.append(dict(request_id=spec.request_id, campaign_id=spec.campaign_id, stage="rights",
+                         outcome=admission.rights.decision, reason=admission.rights.reason, ts=now))
+    lake.append("decisions", rows)
+
+
+def clip_request(spec: GenerationSpec) -> "ClipRequest":  # noqa: F821 - models.generation.types
+    """The model-facing part of a spec (no ids, no people)."""
+    from models.generation.types import ClipRequest
+
+    return ClipRequest(
+        prompt=spec.prompt, negative_prompt=spec.negative_prompt, width=spec.width, height=spec.height,
+        duration_s=spec.duration_s, fps=spec.fps, seed=spec.seed,
+    )

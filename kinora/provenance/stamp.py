@@ -1,0 +1,89 @@
+"""Stamp a generated clip: visible watermark on the frames, one encode to MP4, signed C2PA.
+
+The mark goes on the raw frames so the video is encoded once; the manifest is read back
+and must validate before the file enters the media store, so a published video without a
+valid manifest cannot happen silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kinora.ids import stable_id
+from kinora.provenance.c2pa_manifest import KinoraAssertion, read_manifest, sign_mp4
+from kinora.provenance.certs import SignerMaterial
+from kinora.provenance.visible import apply_visible_watermark
+from kinora.settings import Settings
+from kinora.stores import utcnow
+from kinora.stores.media import MediaStore
+from models.generation.types import Clip
+from models.media import encode_mp4, write_thumbnail
+
+
+class StampError(RuntimeError):
+    """The stamped file failed its own provenance check."""
+
+
+@dataclass(frozen=True)
+class StampedVideo:
+    video_id: str
+    media_key: str
+    thumbnail_key: str
+    sha256: str
+    model_family: str
+    model_version: str
+    c2pa_state: str
+    claim_generator: str | None
+    visible_mark: str
+
+    def provenance_summary(self) -> dict:
+        return {
+            "c2pa_state": self.c2pa_state,
+            "claim_generator": self.claim_generator,
+            "visible_mark": self.visible_mark,
+            "sha256": self.sha256,
+        }
+
+
+def stamp_clip(
+    clip: Clip,
+    *,
+    request_id: str,
+    creator_handle: str,
+    title: str,
+    consent_hash: str,
+    rights_hash: str,
+    media: MediaStore,
+    material: SignerMaterial,
+    settings: Settings,
+) -> StampedVideo:
+    """Watermark, encode, sign and store ``clip``; return where it lies and what it carries."""
+    video_id = stable_id("vid", request_id)
+    day = utcnow().strftime("%Y/%m/%d")
+    media_key, thumb_key = f"videos/{day}/{video_id}.mp4", f"thumbnails/{day}/{video_id}.jpg"
+    frames = apply_visible_watermark(clip.frames, handle=creator_handle, fps=clip.fps, settings=settings.provenance)
+    assertion = KinoraAssertion(
+        model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
+        request_id=request_id, consent_hash=consent_hash, rights_hash=rights_hash,
+    )
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".stamp-") as tmp:
+        raw, signed, thumb = Path(tmp) / "raw.mp4", Path(tmp) / "signed.mp4", Path(tmp) / "thumb.jpg"
+        encode_mp4(frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate, out_path=raw, settings=settings.media)
+        sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
+                 claim_generator=settings.provenance.claim_generator)
+        report = read_manifest(signed, trust_anchors_pem=material.root_pem)
+        if not report.present or report.validation_state not in {"Valid", "Trusted"}:
+            raise StampError(f"signed file does not validate: {report.validation_state} {report.errors}")
+        write_thumbnail(frames[0], thumb)
+        digest = hashlib.sha256(signed.read_bytes()).hexdigest()
+        media.put_file(signed, media_key)
+        media.put_file(thumb, thumb_key)
+    return StampedVideo(
+        video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
+        model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
+        claim_generator=report.claim_generator, visible_mark=f"Kinora @{creator_handle}",
+    )

@@ -1,0 +1,257 @@
+"""Kinora's one settings object.
+
+Every path, URL, key and limit comes from here: environment variables with the ``KINORA_``
+prefix (nested with ``__``, e.g. ``KINORA_GENERATION__PRESET=local``), or a YAML file named by
+``KINORA_SETTINGS_FILE``, over the embedded defaults below. Build it once per entry point
+(CLI command, flow run, Serve builder, Streamlit page) with :func:`load_settings` and pass the
+sub-model each component needs. Unknown keys are rejected, so a typo fails loudly instead of
+being ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+logger = logging.getLogger(__name__)
+
+Resolution = Annotated[str, Field(pattern=r"^\d{2,4}x\d{2,4}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Strict):
+    """Where operational state, the lake and media live."""
+
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the operational store; default: SQLite file under the data home. "
+        "A postgresql+psycopg:// URL moves it to PostgreSQL.",
+    )
+    lake_dir: Path | None = Field(None, description="Root of the Parquet lake; default: <home>/lake.")
+    media_dir: Path | None = Field(None, description="Root of the media store (MP4s, thumbnails); default: <home>/media.")
+    sqlite_busy_timeout_s: float = Field(30.0, gt=0, description="How long a SQLite writer waits for the lock.")
+
+
+class GenerationSettings(_Strict):
+    """Which model generates, on what hardware, and the limits requests must respect."""
+
+    family: Literal["ltx2"] = Field("ltx2", description="Model family behind the generator deployment.")
+    preset: Literal["tiny", "local"] = Field(
+        "tiny",
+        description="'tiny': real diffusers classes built in code from small configs with random weights "
+        "(output is noise; for tests and the demo). 'local': load a real checkpoint from checkpoint_dir.",
+    )
+    checkpoint_dir: Path | None = Field(None, description="Local folder with a diffusers checkpoint (preset 'local').")
+    device: str = Field("cpu", description="torch device for the pipeline: 'cpu', 'cuda', 'cuda:1', ...")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights and compute dtype.")
+    num_inference_steps: int = Field(3, ge=1, le=200, description="Denoising steps per clip.")
+    guidance_scale: float = Field(1.0, ge=0.0, le=20.0, description="Classifier-free guidance; 1.0 disables it.")
+    resolutions: list[Resolution] = Field(
+        default_factory=lambda: ["256x256", "320x192"],
+        description="Allowed WIDTHxHEIGHT values (multiples of 32 for LTX-2).",
+    )
+    default_resolution: Resolution = Field("256x256", description="Resolution used when a request names none.")
+    fps: int = Field(24, ge=8, le=60, description="Frames per second of generated clips.")
+    min_duration_s: float = Field(1.0, gt=0, description="Shortest clip a request may ask for.")
+    max_duration_s: float = Field(20.0, gt=0, description="Longest clip a request may ask for.")
+    max_prompt_chars: int = Field(2000, ge=16, description="Longest prompt accepted.")
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads per generator replica (1 was fastest on 2 shared cores).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs reserved per generator replica (0 on CPU).")
+    num_replicas: int = Field(1, ge=1, description="Generator replicas (autoscaling lower bound).")
+    max_replicas: int = Field(1, ge=1, description="Generator replicas (autoscaling upper bound).")
+    max_ongoing_requests: int = Field(8, ge=1, description="Requests a generator replica accepts at once (>= max_batch_size).")
+    max_batch_size: int = Field(4, ge=1, description="Requests with the same shape generated in one pipeline call.")
+    batch_wait_timeout_s: float = Field(0.05, ge=0, description="How long a batch waits to fill.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "GenerationSettings":
+        if self.default_resolution not in self.resolutions:
+            raise ValueError(f"default_resolution {self.default_resolution!r} is not in resolutions {self.resolutions}")
+        if self.min_duration_s > self.max_duration_s:
+            raise ValueError("min_duration_s is above max_duration_s")
+        if self.preset == "local" and self.checkpoint_dir is None:
+            raise ValueError("preset 'local' needs checkpoint_dir (a local diffusers checkpoint folder)")
+        if self.max_ongoing_requests < self.max_batch_size:
+            raise ValueError("max_ongoing_requests must be >= max_batch_size, or batches never fill")
+        return self
+
+
+class MediaSettings(_Strict):
+    """How clips are encoded."""
+
+    crf: int = Field(23, ge=0, le=51, description="libx264 constant rate factor.")
+    preset: str = Field("veryfast", description="libx264 speed preset.")
+    audio_sample_rate: int = Field(48000, description="AAC sample rate in Hz.")
+    audio_bitrate: int = Field(128_000, ge=32_000, description="AAC bit rate in bit/s.")
+
+
+class ProvenanceSettings(_Strict):
+    """Watermarks and C2PA signing."""
+
+    visible_opacity: float = Field(0.55, gt=0, le=1, description="Opacity of the visible watermark.")
+    visible_scale: float = Field(0.06, gt=0, le=0.5, description="Watermark text height as a fraction of frame height.")
+    visible_moves_every_s: float = Field(1.0, gt=0, description="Seconds before the visible mark moves to its next position.")
+    cert_dir: Path | None = Field(None, description="Folder of the signing chain; default: <home>/keys (a dev CA is made on first run).")
+    chain_path: Path | None = Field(None, description="PEM chain (end-entity first) of a production signer; overrides the dev CA.")
+    key_path: Path | None = Field(None, description="PEM private key of a production signer (use with chain_path).")
+    signing_alg: Literal["es256", "es384", "ed25519", "ps256"] = Field("es256", description="C2PA signing algorithm.")
+    claim_generator: str = Field("Kinora", description="Name written as the C2PA claim generator.")
+    trust_anchors_path: Path | None = Field(None, description="Extra PEM roots trusted when verifying; the dev CA is always trusted locally.")
+
+    @model_validator(mode="after")
+    def _pair(self) -> "ProvenanceSettings":
+        if (self.chain_path is None) != (self.key_path is None):
+            raise ValueError("chain_path and key_path go together")
+        return self
+
+
+class ConsentSettings(_Strict):
+    """Consent limits."""
+
+    max_cameos_per_video: int = Field(2, ge=0, description="Cameos one video may use.")
+
+
+class RightsSettings(_Strict):
+    """Rights screening."""
+
+    regime: Literal["opt_out", "opt_in"] = Field("opt_out", description="Platform default for works without a policy.")
+
+
+class CampaignSettings(_Strict):
+    """Batch campaigns."""
+
+    chunk_size: int = Field(16, ge=1, description="Requests taken through the stages together; bounds memory held in clips.")
+    max_workers: int = Field(4, ge=1, description="Concurrent generation calls per campaign (lets Serve batch them).")
+
+
+class ServeSettings(_Strict):
+    """Ray and Ray Serve."""
+
+    ray_address: str | None = Field(None, description="Ray cluster to join ('auto', 'ray://host:10001'); default: start a local Ray.")
+    host: str = Field("127.0.0.1", description="Serve HTTP host; loopback unless behind a proxy.")
+    port: int = Field(8000, ge=1, le=65535, description="Serve HTTP port.")
+    app_name: str = Field("kinora", description="Serve application name.")
+    num_cpus: int = Field(2, ge=1, description="CPUs a local Ray may use.")
+    object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MiB.")
+    public_base_url: str | None = Field(None, description="Base URL written into video links; default http://host:port.")
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys accepted by the API; empty: open (development).")
+
+
+class DashboardSettings(_Strict):
+    """Streamlit."""
+
+    port: int = Field(8501, ge=1, le=65535, description="Streamlit port.")
+    host: str = Field("127.0.0.1", description="Streamlit bind address.")
+
+
+class Settings(BaseSettings):
+    """All of Kinora's configuration; see the module docstring for how it is set."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KINORA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(Path(".kinora"), description="Data home: operational store, lake, media, keys.")
+    environment: Literal["development", "production"] = Field(
+        "development", description="'production' refuses the dev CA and an open API."
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    rights: RightsSettings = Field(default_factory=RightsSettings)
+    campaign: CampaignSettings = Field(default_factory=CampaignSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _production(self) -> "Settings":
+        if self.environment == "production":
+            if self.provenance.chain_path is None:
+                raise ValueError("production needs provenance.chain_path and key_path (the dev CA is for development)")
+            if not self.serve.api_keys:
+                raise ValueError("production needs serve.api_keys (an open API is for development)")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("KINORA_SETTINGS_FILE")
+        if settings_file:
+            if not Path(settings_file).is_file():
+                raise FileNotFoundError(f"KINORA_SETTINGS_FILE names {settings_file}, which does not exist")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=settings_file))
+        return tuple(sources)
+
+    # Derived locations: one place decides where things live under the data home.
+    @property
+    def database_url(self) -> str:
+        return self.store.database_url or f"sqlite:///{self.home / 'kinora.db'}"
+
+    @property
+    def lake_dir(self) -> Path:
+        return (self.store.lake_dir or self.home / "lake").resolve()
+
+    @property
+    def media_dir(self) -> Path:
+        return (self.store.media_dir or self.home / "media").resolve()
+
+    @property
+    def cert_dir(self) -> Path:
+        return (self.provenance.cert_dir or self.home / "keys").resolve()
+
+    @property
+    def public_base_url(self) -> str:
+        return self.serve.public_base_url or f"http://{self.serve.host}:{self.serve.port}"
+
+    def redacted(self) -> dict:
+        """Return the resolved settings as JSON-able data, API keys hidden, for start-up logs."""
+        data = self.model_dump(mode="json")
+        data["serve"]["api_keys"] = [f"***{k[-2:]}" for k in self.serve.api_keys]
+        data["store"]["database_url"] = _redact_url(self.database_url)
+        return data
+
+
+def _redact_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def load_settings(**overrides) -> Settings:
+    """Build the settings for one entry point and log them, secrets redacted."""
+    settings = Settings(**overrides)
+    logger.debug("kinora settings: %s", settings.redacted())
+    return settings

@@ -1,0 +1,146 @@
+"""Tables of the operational store (SQLAlchemy Core).
+
+This is the current shape; migrations under ``migrations/versions`` produce it. Timestamps
+are timezone-aware UTC. JSON columns hold small structured values (aliases, parameters).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = sa.DateTime(timezone=True)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("handle", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+follows = sa.Table(
+    "follows",
+    metadata,
+    sa.Column("follower_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("followee_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+cameos = sa.Table(
+    "cameos",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("handle", sa.String(64), nullable=False, unique=True),
+    sa.Column("owner_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # person | pet | object | character
+    sa.Column("permission", sa.String(16), nullable=False),  # only_me | approved | mutuals | everyone
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("restrictions", sa.JSON, nullable=False),  # free-text restrictions, screened later
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("revoked_at", TS, nullable=True),
+)
+
+cameo_approvals = sa.Table(
+    "cameo_approvals",
+    metadata,
+    sa.Column("cameo_id", sa.String(40), sa.ForeignKey("cameos.id"), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+consent_ledger = sa.Table(
+    "consent_ledger",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("cameo_id", sa.String(40), sa.ForeignKey("cameos.id"), nullable=False),
+    sa.Column("actor_id", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # grant | change | revoke | use
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+rights_holders = sa.Table(
+    "rights_holders",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+rights_works = sa.Table(
+    "rights_works",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("holder_id", sa.String(40), sa.ForeignKey("rights_holders.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("aliases", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("policy", sa.String(16), nullable=False),  # blocked | allowed
+    sa.Column("terms", sa.JSON, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.UniqueConstraint("holder_id", "name", name="uq_rights_works_holder_name"),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("campaign_id", sa.String(80), nullable=True, index=True),
+    sa.Column("requester_id", sa.String(40), nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),  # width, height, duration_s, fps, seed, cameos, ...
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # queued|running|succeeded|failed|blocked|cancelled
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("video_id", sa.String(40), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), nullable=False, index=True),
+    sa.Column("stage", sa.String(16), nullable=False),  # consent | rights | publish
+    sa.Column("outcome", sa.String(16), nullable=False),  # allow | block | allow_with_terms
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+)
+
+videos = sa.Table(
+    "videos",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), nullable=False, unique=True),
+    sa.Column("creator_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("campaign_id", sa.String(80), nullable=True),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("fps", sa.Integer, nullable=False),
+    sa.Column("model_family", sa.String(32), nullable=False),
+    sa.Column("model_version", sa.String(120), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("media_key", sa.String(300), nullable=False),
+    sa.Column("thumbnail_key", sa.String(300), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("provenance", sa.JSON, nullable=False),  # c2pa state, claim generator, visible mark
+    sa.Column("cameo_ids", sa.JSON, nullable=False),
+    sa.Column("published_at", TS, nullable=True),
+    sa.Column("unpublished_at", TS, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+)

@@ -1,0 +1,147 @@
+"""Kinora's Ray Serve application: a thin HTTP ingress in front of one generator deployment.
+
+    KinoraApi (FastAPI, validation, job API)  ->  VideoGenerator (diffusers pipeline, batched)
+
+Wired in one ``.bind()`` expression by :func:`build_app`; ``serving/config.yaml`` deploys the
+same application with ``serve run`` / ``serve deploy`` through :func:`app_builder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from kinora.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+_QUIET_LOGS = {"log_level": "WARNING", "enable_access_log": False}
+
+
+@serve.deployment(
+    name="VideoGenerator",
+    logging_config=_QUIET_LOGS,
+    health_check_period_s=10,
+    graceful_shutdown_wait_loop_s=0.1,
+    graceful_shutdown_timeout_s=2,
+)
+class VideoGenerator:
+    """Holds one loaded pipeline and turns batches of same-shaped requests into clips."""
+
+    def __init__(self, settings: Settings) -> None:
+        from models.generation.ltx2 import LTX2Generator  # heavy: import on the replica, not the driver
+
+        self.settings = settings.generation
+        t0 = time.perf_counter()
+        self.model = LTX2Generator.from_settings(self.settings)
+        self.load_s = time.perf_counter() - t0
+        self.batches = 0
+        self.batch_sizes: list[int] = []
+        self.generate.set_max_batch_size(self.settings.max_batch_size)
+        self.generate.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        logger.warning("VideoGenerator ready: %s in %.1f s", self.model.model_version, self.load_s)
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Tune batching at run time (``user_config`` in serving/config.yaml)."""
+        if "max_batch_size" in user_config:
+            self.generate.set_max_batch_size(int(user_config["max_batch_size"]))
+        if "batch_wait_timeout_s" in user_config:
+            self.generate.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
+
+    def check_health(self) -> None:
+        if self.model is None:
+            raise RuntimeError("generator model is not loaded")
+
+    def check_inputs(self, request) -> None:
+        self.model.check_inputs(request)
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
+    async def generate(self, requests: list) -> list:
+        """Generate a batch; requests of different shapes run as separate pipeline calls."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            groups[(r.shape_key(), r.reference_image is not None)].append(i)
+        out: list = [None] * len(requests)
+        for idx in groups.values():
+            clips = await asyncio.to_thread(self.model.generate, [requests[i] for i in idx])
+            for i, clip in zip(idx, clips):
+                out[i] = clip
+        self.batches += 1
+        self.batch_sizes.append(len(requests))
+        return out
+
+    def stats(self) -> dict:
+        return {"model_version": self.model.model_version, "load_s": self.load_s, "batches": self.batches,
+                "batch_sizes": self.batch_sizes[-100:]}
+
+
+@serve.deployment(
+    name="KinoraApi",
+    logging_config=_QUIET_LOGS,
+    graceful_shutdown_wait_loop_s=0.1,
+    graceful_shutdown_timeout_s=2,
+    max_ongoing_requests=64,
+)
+@serve.ingress()
+class KinoraApi:
+    """HTTP ingress: validation, consent and rights at submit, the job API, stamping and publishing."""
+
+    def __init__(self, generator: DeploymentHandle, settings: Settings) -> None:
+        from kinora.provenance.certs import load_signer_material
+        from kinora.stores.bundle import Stores
+
+        self.generator = generator
+        self.settings = settings
+        self.stores = Stores.open(settings)
+        self.material = load_signer_material(settings.provenance, settings.cert_dir)
+
+    async def _generate(self, request):
+        return await self.generator.generate.remote(request)
+
+    def __serve_build_asgi_app__(self):
+        from serving.api import create_api
+
+        return create_api(settings=self.settings, stores=self.stores, generate=self._generate, material=self.material)
+
+    def check_health(self) -> None:
+        import sqlalchemy as sa
+
+        with self.stores.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+
+def build_app(settings: Settings) -> Application:
+    """Wire the application: the ingress gets a handle to the generator."""
+    gen = settings.generation
+    generator = VideoGenerator.options(
+        ray_actor_options={"num_cpus": 0, "num_gpus": gen.num_gpus},
+        max_ongoing_requests=gen.max_ongoing_requests,
+        autoscaling_config={
+            "min_replicas": gen.num_replicas,
+            "max_replicas": max(gen.max_replicas, gen.num_replicas),
+            "target_ongoing_requests": gen.max_batch_size,
+        },
+        user_config={"max_batch_size": gen.max_batch_size, "batch_wait_timeout_s": gen.batch_wait_timeout_s},
+    ).bind(settings)
+    return KinoraApi.options(ray_actor_options={"num_cpus": 0}).bind(generator, settings)
+
+
+class BuilderArgs(BaseModel):
+    """Arguments ``serve run serving/config.yaml`` passes to :func:`app_builder`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings_overrides: dict = Field(default_factory=dict, description="Settings fields over KINORA_* and the settings file.")
+
+
+def app_builder(args: dict) -> Application:
+    """Entry point named by ``import_path`` in serving/config.yaml."""
+    parsed = BuilderArgs.model_validate(args or {})
+    return build_app(load_settings(**parsed.settings_overrides))

@@ -1,0 +1,74 @@
+"""Start or join Ray, run the Serve application, and hand out handles to it.
+
+One machine: a local Ray on loopback (no dashboard, a small object store), Serve's HTTP on
+127.0.0.1. Many machines: ``serve.ray_address`` (or ``RAY_ADDRESS``) names the cluster and
+the same application is deployed there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from kinora.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_ray(settings: Settings) -> None:
+    """Connect to the configured cluster, or start a local Ray bound to loopback."""
+    if ray.is_initialized():
+        return
+    # Ray 2.60 turns on token auth and writes ~/.ray/auth_token; a local single-user Ray on
+    # loopback does not need it, and a cluster sets its own mode.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    address = settings.serve.ray_address
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return
+    ray.init(
+        num_cpus=settings.serve.num_cpus,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        object_store_memory=settings.serve.object_store_mb * 1024 * 1024,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def app_is_running(settings: Settings) -> bool:
+    try:
+        status = serve.status()
+    except Exception:  # Serve not started on this cluster
+        return False
+    app = status.applications.get(settings.serve.app_name)
+    return app is not None and str(app.status).endswith("RUNNING")
+
+
+def start_serve(settings: Settings) -> None:
+    """Deploy the application unless it already runs (blocks until it is healthy)."""
+    from serving.app import build_app
+
+    ensure_ray(settings)
+    if app_is_running(settings):
+        return
+    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
+    serve.run(build_app(settings), name=settings.serve.app_name, route_prefix="/", blocking=False)
+    logger.info("Serve application %r on %s", settings.serve.app_name, settings.public_base_url)
+
+
+def generator_handle(settings: Settings) -> DeploymentHandle:
+    return serve.get_deployment_handle("VideoGenerator", app_name=settings.serve.app_name)
+
+
+def shutdown() -> None:
+    """Stop Serve and the local Ray (a no-op when neither runs)."""
+    if ray.is_initialized():
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
