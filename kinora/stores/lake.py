@@ -48,18 +48,27 @@ class Lake:
             if not isinstance(ts, datetime):
                 raise LakeError(f"{table}: every row needs a datetime 'ts' (or 'published_at') to partition on")
             by_date[ts.date().isoformat()].append(row)
-        written = []
-        for day, day_rows in sorted(by_date.items()):
+        batches = []
+        for day, day_rows in sorted(by_date.items()):  # validate every partition before writing any
             try:
                 batch = pa.Table.from_pylist([dict(r) for r in day_rows], schema=schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise LakeError(f"{table}: {exc}") from exc
+            for fld in schema:
+                if not fld.nullable and batch.column(fld.name).null_count:
+                    raise LakeError(f"{table}: field {fld.name!r} is required but missing in some rows")
+            batches.append((day, batch))
+        written = []
+        for day, batch in batches:
             folder = self.root / table / f"date={day}"
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{self.writer}-{uuid.uuid4().hex}.parquet"
             tmp = folder / f".{name}.tmp"
-            pq.write_table(batch, tmp, compression="zstd")
-            os.replace(tmp, folder / name)
+            try:
+                pq.write_table(batch, tmp, compression="zstd")
+                os.replace(tmp, folder / name)
+            finally:
+                tmp.unlink(missing_ok=True)
             written.append(folder / name)
         return written
 

@@ -1,0 +1,89 @@
+"""Shared fixtures: one data home, one Ray + Serve, one Prefect harness per test session.
+
+Expensive things are built once per session (STYLE rule 7); tests that change state use
+their own ``tmp_path`` home.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Ray or Prefect: local Ray without token auth, Prefect quiet and offline.
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kinora-tests-"))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ["PREFECT_HOME"] = str(_SESSION_ROOT / "prefect")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for key in [k for k in os.environ if k.startswith("KINORA_")]:
+    del os.environ[key]  # tests never inherit a developer's settings
+os.environ["KINORA_HOME"] = str(_SESSION_ROOT / "home")
+os.environ["KINORA_SERVE__PORT"] = "18123"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings with a fresh data home."""
+    from kinora.settings import Settings
+
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+def stores(settings):
+    from kinora.stores.bundle import Stores
+
+    return Stores.open(settings)
+
+
+@pytest.fixture
+def seeded(stores):
+    """Stores holding the demo seed data."""
+    from kinora.seed import seed
+
+    with stores.engine.begin() as conn:
+        seed(conn=conn)
+    return stores
+
+
+@pytest.fixture(scope="session")
+def session_settings():
+    """Settings of the shared session home (the one Serve and flows use)."""
+    from kinora.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def tiny_generator():
+    """The tiny LTX-2 generator, built once for every test that needs a real model in-process."""
+    from kinora.settings import GenerationSettings
+    from models.generation.ltx2 import LTX2Generator
+
+    return LTX2Generator.from_settings(GenerationSettings())
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def serve_app(session_settings):
+    """Ray + the Serve application on 127.0.0.1, once per session, over the seeded session home."""
+    from kinora.seed import seed
+    from kinora.stores.bundle import Stores
+    from serving.runtime import shutdown, start_serve
+
+    with Stores.open(session_settings).engine.begin() as conn:
+        seed(conn=conn)
+    start_serve(session_settings)
+    yield session_settings
+    shutdown()

@@ -1,0 +1,47 @@
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from kinora.cli import app
+
+COMMANDS = [[], ["demo"], ["seed"], ["serve"], ["dashboard"], ["verify"], ["settings"], ["campaign"], ["campaign", "run"],
+            ["rights"], ["rights", "import"], ["db"], ["db", "migrate"]]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "kinora")
+def test_every_command_has_help(cmd):
+    result = CliRunner().invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_bad_campaign_file_is_one_line_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nrequester: studio\nitems:\n  - id: a\n    prompt: hi\n    count: 0\n")
+    proc = subprocess.run([sys.executable, "-m", "kinora.cli", "campaign", "run", str(bad)],
+                          capture_output=True, text=True, env={"KINORA_HOME": str(tmp_path / "h"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {bad}: items[0].count: Input should be greater than or equal to 1"
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_rights_import_reports_the_line_and_imports_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINORA_HOME", str(tmp_path / "h"))
+    f = tmp_path / "r.csv"
+    f.write_text("holder,work,kind,aliases,description,policy,terms\nA,W,brand,,d,blocked,\nA,X,brand,,d,sometimes,\n")
+    result = CliRunner().invoke(app, ["rights", "import", str(f)])
+    assert result.exit_code == 2
+    assert "line 3, field policy" in result.output
+    ok = tmp_path / "ok.csv"
+    ok.write_text("holder,work,kind,aliases,description,policy,terms\nA,W,brand,,d,blocked,\n")
+    result = CliRunner().invoke(app, ["rights", "import", str(ok)])
+    assert result.exit_code == 0 and "imported 1 works" in result.output
+
+
+def test_bad_setting_is_one_line(monkeypatch):
+    monkeypatch.setenv("KINORA_GENERATION__FPS", "1000")
+    result = CliRunner().invoke(app, ["settings"])
+    assert result.exit_code == 2
+    assert "generation.fps" in result.output

@@ -1,0 +1,46 @@
+import pytest
+from pydantic import ValidationError
+
+from kinora.settings import Settings
+
+
+def test_env_prefix_and_nested_delimiter(monkeypatch, tmp_path):
+    monkeypatch.setenv("KINORA_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("KINORA_GENERATION__FPS", "30")
+    s = Settings()
+    assert s.home == (tmp_path / "h").resolve()
+    assert s.generation.fps == 30
+    assert s.database_url == f"sqlite:///{(tmp_path / 'h').resolve()}/kinora.db"
+    assert s.lake_dir == (tmp_path / "h" / "lake").resolve()
+
+
+def test_unknown_key_is_rejected(monkeypatch):
+    with pytest.raises(ValidationError, match="extra"):
+        Settings(generation={"fsp": 30})
+
+
+def test_settings_file(monkeypatch, tmp_path):
+    f = tmp_path / "kinora.yaml"
+    f.write_text("generation:\n  num_inference_steps: 7\nserve:\n  port: 9000\n")
+    monkeypatch.setenv("KINORA_SETTINGS_FILE", str(f))
+    monkeypatch.setenv("KINORA_SERVE__PORT", "9100")  # the environment wins over the file
+    s = Settings()
+    assert s.generation.num_inference_steps == 7
+    assert s.serve.port == 9100
+
+
+def test_local_preset_needs_a_checkpoint_dir():
+    with pytest.raises(ValidationError, match="checkpoint_dir"):
+        Settings(generation={"preset": "local"})
+
+
+def test_production_refuses_dev_ca_and_open_api(tmp_path):
+    with pytest.raises(ValidationError, match="chain_path"):
+        Settings(home=tmp_path, environment="production", serve={"api_keys": ["k" * 32]})
+
+
+def test_redacted_hides_keys_and_passwords(tmp_path):
+    s = Settings(home=tmp_path, serve={"api_keys": ["secret-key-42"]},
+                 store={"database_url": "postgresql+psycopg://kin:hunter2@db/kinora"})
+    red = s.redacted()
+    assert "secret-key-42" not in str(red) and "hunter2" not in str(red)
