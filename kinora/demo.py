@@ -28,9 +28,13 @@ class DemoResult:
 
 def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_check: bool = True, progress=print) -> DemoResult:
     """Run the demo and return the campaign summary, phase timings and the API round trip."""
+    import ray
+
     from flows.campaign import campaign
     from kinora.seed import seed
     from serving.runtime import shutdown, start_serve
+
+    owns_ray = not ray.is_initialized()  # leave a Ray we joined (tests, a cluster) running
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -54,7 +58,8 @@ def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_che
             api = api_round_trip(settings)
             timings["api_round_trip"] = time.perf_counter() - t0
     finally:
-        shutdown()
+        if owns_ray:
+            shutdown()
     return DemoResult(summary=summary, timings=timings, api=api)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from kinora.ids import stable_id
 from kinora.provenance.c2pa_manifest import KinoraAssertion, read_manifest, sign_mp4
 from kinora.provenance.certs import SignerMaterial
-from kinora.provenance.visible import apply_visible_watermark
+from kinora.provenance.visible import apply_visible_watermark, plan_visible_watermark
 from kinora.settings import Settings
 from kinora.stores import utcnow
 from kinora.stores.media import MediaStore
@@ -65,6 +65,8 @@ def stamp_clip(
     day = utcnow().strftime("%Y/%m/%d")
     media_key, thumb_key = f"videos/{day}/{video_id}.mp4", f"thumbnails/{day}/{video_id}.jpg"
     frames = apply_visible_watermark(clip.frames, handle=creator_handle, fps=clip.fps, settings=settings.provenance)
+    mark = plan_visible_watermark(len(frames), frames.shape[1], frames.shape[2], handle=creator_handle, fps=clip.fps,
+                                  settings=settings.provenance).text
     assertion = KinoraAssertion(
         model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
         request_id=request_id, consent_hash=consent_hash, rights_hash=rights_hash,
@@ -85,5 +87,5 @@ def stamp_clip(
     return StampedVideo(
         video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
-        claim_generator=report.claim_generator, visible_mark=f"Kinora @{creator_handle}",
+        claim_generator=report.claim_generator, visible_mark=mark,
     )

@@ -1,0 +1,138 @@
+"""The demo campaign end to end: seed, Serve, the Prefect flow, stamping, publishing, the API.
+
+One Ray + Serve and one Prefect harness are shared with the rest of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import sqlalchemy as sa
+
+from kinora.stores import catalog
+from kinora.stores import jobs as job_store
+from kinora.stores.bundle import Stores
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_run(serve_app, prefect_harness):
+    from kinora.demo import run_demo
+
+    return run_demo(serve_app, api_check=True, progress=lambda m: None)
+
+
+def test_campaign_outcome(demo_run, serve_app):
+    s = demo_run.summary
+    assert s.requested == 11
+    assert (s.blocked_consent, s.blocked_rights, s.failed) == (2, 1, 0)
+    assert s.generated == 8 and s.published == 8
+    reasons = {r.prompt: r.reason for r in s.refusals}
+    assert reasons["@carol giving a keynote on a big stage"].startswith("cameo @carol may be used by its owner only")
+    assert reasons["@zed juggling oranges"] == "unknown cameo @zed"
+    assert "Captain Comet (Moonbeam Studios)" in reasons["Captain Comet surfing a giant wave at dusk"]
+    assert set(s.stage_seconds) == {"consent", "rights", "generate", "stamp", "publish"}
+    assert all(v >= 0 for v in s.stage_seconds.values()) and s.stage_seconds["generate"] > 0
+
+
+def test_blocked_requests_are_stored_with_their_reason(demo_run, serve_app):
+    with Stores.open(serve_app).engine.connect() as conn:
+        rows = job_store.list_jobs(conn=conn, campaign_id="demo-launch")
+    assert len(rows) == 11
+    jobs = {j.prompt: j for j in rows}
+    assert jobs["@zed juggling oranges"].status == "blocked"
+    assert jobs["@zed juggling oranges"].reason == "consent: unknown cameo @zed"
+    assert jobs["Captain Comet surfing a giant wave at dusk"].reason.startswith("rights: names a work whose holder opted out")
+    assert sum(j.status == "succeeded" for j in rows) == 8
+    assert all(j.video_id for j in rows if j.status == "succeeded")
+
+
+def test_every_video_has_video_and_audio_of_the_requested_duration_and_valid_c2pa(demo_run, serve_app):
+    from kinora.provenance.c2pa_manifest import read_manifest
+    from kinora.provenance.certs import load_signer_material
+    from models.media import probe_mp4
+
+    stores = Stores.open(serve_app)
+    root = load_signer_material(serve_app.provenance, serve_app.cert_dir).root_pem
+    with stores.engine.connect() as conn:
+        videos = [catalog.get_video(conn=conn, video_id=v) for v in demo_run.summary.video_ids]
+    assert len(videos) == 8
+    for v in videos:
+        path = stores.media.path(v.media_key)
+        probe = probe_mp4(path)
+        want = v.duration_ms / 1000
+        frame = 1 / v.fps
+        assert probe.video_codec == "h264" and probe.audio_codec == "aac"
+        assert abs(probe.video_duration_s - want) <= frame + 1e-6, (v.prompt, probe)
+        assert abs(probe.audio_duration_s - want) <= frame + 1e-6, (v.prompt, probe)
+        assert probe.video_frames == round(want * v.fps)
+        report = read_manifest(path, trust_anchors_pem=root)
+        assert report.present and report.validation_state in {"Valid", "Trusted"}, report
+        assert "Kinora" in report.claim_generator
+        assert report.kinora.model_family == "ltx2" and report.kinora.request_id == v.job_id
+        assert report.digital_source_type.endswith("trainedAlgorithmicMedia")
+        assert stores.media.path(v.thumbnail_key).read_bytes()[:2] == b"\xff\xd8"  # JPEG
+
+
+def test_the_lake_feeds_the_dashboard(demo_run, serve_app):
+    from datetime import UTC, datetime, timedelta
+
+    from dashboards import metrics
+
+    con = metrics.connect(serve_app.lake_dir)
+    now = datetime.now(UTC)
+    funnel = metrics.query(con, metrics.CAMPAIGN_FUNNEL, start=now - timedelta(days=1), end=now + timedelta(days=1),
+                           campaigns=["demo-launch"]).to_dicts()[0]
+    assert (funnel["requested"], funnel["blocked_consent"], funnel["blocked_rights"], funnel["published"]) == (11, 2, 1, 8)
+
+
+def test_rerun_publishes_nothing_twice(demo_run, serve_app):
+    from flows.campaign import campaign
+    from kinora.demo import DEMO_CAMPAIGN
+
+    again = campaign(str(DEMO_CAMPAIGN))
+    assert again.published == 0 and again.already_published == 8
+    assert (again.blocked_consent, again.blocked_rights) == (2, 1)
+    with Stores.open(serve_app).engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM videos WHERE campaign_id = 'demo-launch'")).scalar_one()
+    assert n == 8
+
+
+def test_api_round_trip_in_the_demo(demo_run):
+    api = demo_run.api
+    assert api["submitted"]["http_status"] == 202
+    final = api["final"]
+    assert final["status"] == "succeeded", final
+    assert final["video"]["url"].endswith(".mp4")
+    assert final["video"]["provenance"]["c2pa_state"] in {"Valid", "Trusted"}
+
+
+def _call(url, body=None, method="GET"):
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_http_errors_through_serve(demo_run, serve_app):
+    base = serve_app.public_base_url
+    status, body = _call(f"{base}/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    status, body = _call(f"{base}/v1/generations/req_does_not_exist")
+    assert status == 404 and "req_does_not_exist" in json.loads(body)["detail"]
+    status, body = _call(f"{base}/v1/generations", {"requester": "alice", "prompt": "x", "duration_s": "long"}, "POST")
+    assert status == 422 and json.loads(body)["detail"][0]["loc"] == ["body", "duration_s"]
+    status, body = _call(f"{base}/v1/generations", {"requester": "studio", "prompt": "@carol on stage", "cameos": ["carol"]}, "POST")
+    assert status == 403
+    out = json.loads(body)
+    assert out["status"] == "blocked" and out["stage"] == "consent" and "only_me" in out["reason"]
+    video_url = demo_run.api["final"]["video"]["url"]
+    status, body = _call(video_url)
+    assert status == 200 and body[4:8] == b"ftyp"

@@ -1,0 +1,49 @@
+"""The request lifecycle without Prefect or Ray: admission, publish once, revocation before publish."""
+
+from kinora import generation
+from kinora.provenance.stamp import StampedVideo
+from kinora.stores import cameos as cameo_store
+from kinora.stores import catalog
+from kinora.stores import jobs as job_store
+
+
+def _spec(**kw):
+    base = dict(request_id="req_t1", requester_id="usr_studio", requester_handle="studio", prompt="@alice on a boat",
+                cameos=["alice"], width=256, height=256, duration_s=1.0, fps=24, seed=1, campaign_id="c")
+    return generation.GenerationSpec(**(base | kw))
+
+
+def _stamped(video_id="vid_t1"):
+    return StampedVideo(video_id=video_id, media_key="videos/x.mp4", thumbnail_key="thumbnails/x.jpg", sha256="a" * 64,
+                        model_family="ltx2", model_version="tiny", c2pa_state="Valid", claim_generator="Kinora",
+                        visible_mark="Kinora @studio")
+
+
+def test_publish_once_and_record_the_use(seeded, settings):
+    spec = _spec()
+    with seeded.engine.begin() as conn:
+        generation.register(conn=conn, spec=spec)
+        assert generation.admit(conn=conn, spec=spec, settings=settings).allowed
+        first = generation.publish(conn=conn, spec=spec, stamped=_stamped(), settings=settings)
+        second = generation.publish(conn=conn, spec=spec, stamped=_stamped("vid_other"), settings=settings)
+        uses = [e for e in cameo_store.list_ledger(conn=conn) if e.action == "use"]
+        job = job_store.get_job(conn=conn, job_id=spec.request_id)
+        stages = [d.stage for d in job_store.list_decisions(conn=conn, job_id=spec.request_id)]
+    assert not first.already_published and second.already_published
+    assert second.video_id == "vid_t1"
+    assert len(uses) == 1 and uses[0].detail["video_id"] == "vid_t1"
+    assert job.status == "succeeded" and job.video_id == "vid_t1"
+    assert stages == ["consent", "rights", "publish"]
+
+
+def test_revocation_during_generation_blocks_publishing(seeded, settings):
+    spec = _spec(request_id="req_t2")
+    with seeded.engine.begin() as conn:
+        generation.register(conn=conn, spec=spec)
+        assert generation.admit(conn=conn, spec=spec, settings=settings).allowed
+        cameo_store.revoke_cameo(conn=conn, cameo_id="cam_alice")  # while the clip is being made
+        assert generation.publish(conn=conn, spec=spec, stamped=_stamped("vid_t2"), settings=settings) is None
+    with seeded.engine.connect() as conn:
+        job = job_store.get_job(conn=conn, job_id="req_t2")
+        assert catalog.get_video(conn=conn, video_id="vid_t2") is None
+    assert job.status == "blocked" and "revoked" in job.reason
