@@ -45,6 +45,10 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _quiet_libraries() -> None:
+    # Prefect configures its own handlers at import, from its settings: ask it for warnings only.
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("prefect", "ray", "httpx", "urllib3", "diffusers", "transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
