@@ -49,8 +49,9 @@ def _quiet_libraries() -> None:
     import os
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an offline machine
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("prefect", "ray", "httpx", "urllib3", "diffusers", "transformers"):
+    for name in ("prefect", "ray", "ray.serve", "httpx", "urllib3", "diffusers", "transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -26,6 +26,9 @@ def ensure_ray(settings: Settings) -> None:
     # Ray 2.60 turns on token auth and writes ~/.ray/auth_token; a local single-user Ray on
     # loopback does not need it, and a cluster sets its own mode.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # A CPU replica busy generating answers the router's queue-length probe slowly on shared
+    # cores; the 0.1 s default then floods the log with warnings and retries for nothing.
+    os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1.0")
     address = settings.serve.ray_address
     if address:
         ray.init(address=address, log_to_driver=False)
