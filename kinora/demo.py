@@ -28,13 +28,12 @@ class DemoResult:
 
 def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_check: bool = True, progress=print) -> DemoResult:
     """Run the demo and return the campaign summary, phase timings and the API round trip."""
-    import ray
+    from serving.runtime import ray_is_running, shutdown, start_serve  # first: it sets Ray's env before Ray loads
 
     from flows.campaign import campaign
     from kinora.seed import seed
-    from serving.runtime import shutdown, start_serve
 
-    owns_ray = not ray.is_initialized()  # leave a Ray we joined (tests, a cluster) running
+    owns_ray = not ray_is_running()  # leave a Ray we joined (tests, a cluster) running
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -10,9 +10,16 @@ from __future__ import annotations
 import logging
 import os
 
-import ray
-from ray import serve
-from ray.serve.handle import DeploymentHandle
+# Read by Ray at import, so set before it. A CPU replica busy generating answers the router's
+# queue-length probe slowly on shared cores; the 0.1 s default then floods the log with
+# warnings and retries for nothing. Ray 2.60 turns on token auth and writes ~/.ray/auth_token;
+# a local single-user Ray on loopback does not need it, and a cluster sets its own mode.
+os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1.0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import ray  # noqa: E402
+from ray import serve  # noqa: E402
+from ray.serve.handle import DeploymentHandle  # noqa: E402
 
 from kinora.settings import Settings
 
@@ -23,12 +30,6 @@ def ensure_ray(settings: Settings) -> None:
     """Connect to the configured cluster, or start a local Ray bound to loopback."""
     if ray.is_initialized():
         return
-    # Ray 2.60 turns on token auth and writes ~/.ray/auth_token; a local single-user Ray on
-    # loopback does not need it, and a cluster sets its own mode.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    # A CPU replica busy generating answers the router's queue-length probe slowly on shared
-    # cores; the 0.1 s default then floods the log with warnings and retries for nothing.
-    os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1.0")
     address = settings.serve.ray_address
     if address:
         ray.init(address=address, log_to_driver=False)
@@ -41,6 +42,10 @@ def ensure_ray(settings: Settings) -> None:
         log_to_driver=False,
         logging_level=logging.WARNING,
     )
+
+
+def ray_is_running() -> bool:
+    return ray.is_initialized()
 
 
 def app_is_running(settings: Settings) -> bool:
@@ -60,6 +65,7 @@ def start_serve(settings: Settings) -> None:
     if app_is_running(settings):
         return
     serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # serve.start set the driver's Serve logger to INFO
     serve.run(build_app(settings), name=settings.serve.app_name, route_prefix="/", blocking=False)
     logger.info("Serve application %r on %s", settings.serve.app_name, settings.public_base_url)
 
