@@ -89,7 +89,18 @@ def screen_rights(spec: GenerationSpec, stores: Stores) -> RightsDecision:
         return generation.rights_stage(conn=conn, spec=spec)
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def _transient(task, task_run, state) -> bool:
+    """Retry lost replicas and timeouts, not requests the model refused (ValueError)."""
+    try:
+        state.result()
+    except ValueError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
 def generate_clip(spec: GenerationSpec, settings: Settings):
     """Generate the clip on the Serve generator deployment (retried: it crosses the network)."""
     from serving.runtime import generator_handle
@@ -100,13 +111,9 @@ def generate_clip(spec: GenerationSpec, settings: Settings):
 @task(cache_policy=NO_CACHE)
 def stamp_provenance(spec: GenerationSpec, clip, admission: Admission, stores: Stores, settings: Settings, material):
     """Watermark, encode and sign the clip into the media store."""
-    from kinora.provenance.stamp import stamp_clip
+    from kinora.provenance.stamp import stamp_request
 
-    return stamp_clip(
-        clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
-        consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=stores.media,
-        material=material, settings=settings,
-    )
+    return stamp_request(clip, spec=spec, admission=admission, media=stores.media, material=material, settings=settings)
 
 
 @task(cache_policy=NO_CACHE)
@@ -131,17 +138,56 @@ def start_generator(settings: Settings) -> None:
     start_serve(settings)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
+class _Run:
+    """Bookkeeping of one campaign run: the summary, per-request stage seconds, lake outcomes."""
+
+    def __init__(self, specs: list[GenerationSpec], stores: Stores) -> None:
+        self.summary = CampaignSummary(campaign=specs[0].campaign_id if specs else "", requested=len(specs))
+        self.stores = stores
+        self.seconds: dict[str, dict[str, float]] = defaultdict(dict)
+        self.stage_seconds: dict[str, float] = defaultdict(float)
 
     @contextmanager
     def stage(self, name: str):
+        """Add the block's wall time to the campaign's seconds for ``name``."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - t0
+            self.stage_seconds[name] += time.perf_counter() - t0
+
+    def refuse(self, spec: GenerationSpec, stage: str, reason: str, admission: Admission | None) -> None:
+        if stage == "consent":
+            self.summary.blocked_consent += 1
+        else:
+            self.summary.blocked_rights += 1
+        self.summary.refusals.append(Refusal(request_id=spec.request_id, stage=stage, reason=reason, prompt=spec.prompt))
+        if admission is not None:
+            generation.record_decisions(lake=self.stores.lake, spec=spec, admission=admission)
+        generation.record_outcome(lake=self.stores.lake, spec=spec, status=f"blocked_{stage}", reason=reason,
+                                  seconds=self.seconds[spec.request_id])
+
+    def fail(self, spec: GenerationSpec, reason: str) -> None:
+        self.summary.failed += 1
+        self.summary.failures.append(Refusal(request_id=spec.request_id, stage="failed", reason=reason, prompt=spec.prompt))
+        mark_failed(spec, reason, self.stores)
+        generation.record_outcome(lake=self.stores.lake, spec=spec, status="failed", reason=reason,
+                                  seconds=self.seconds[spec.request_id])
+
+    def published(self, spec, video, clip, stamped, admission: Admission) -> None:
+        secs = self.seconds[spec.request_id]
+        secs["generate"], secs["stamp"] = clip.timings.get("pipeline", 0.0), stamped.seconds
+        generation.record_published(lake=self.stores.lake, spec=spec, video=video, clip=clip, stamped=stamped,
+                                    admission=admission, seconds=secs)
+        if video.already_published:  # a concurrent run got there first
+            self.summary.already_published += 1
+        else:
+            self.summary.published += 1
+            self.summary.video_ids.append(video.video_id)
+
+    def finish(self) -> CampaignSummary:
+        self.summary.stage_seconds = {s: round(self.stage_seconds.get(s, 0.0), 3) for s in STAGES}
+        return self.summary
 
 
 def _chunks(items: list, size: int):
@@ -149,116 +195,101 @@ def _chunks(items: list, size: int):
         yield items[i : i + size]
 
 
+def _admit(chunk: list[GenerationSpec], run: _Run, stores: Stores, settings: Settings) -> list[tuple[GenerationSpec, Admission]]:
+    """Consent, then rights, for each request; refusals are recorded and dropped."""
+    admitted = []
+    for spec in chunk:
+        t0 = time.perf_counter()
+        with run.stage("consent"):
+            consent = check_consent(spec, stores, settings)
+        run.seconds[spec.request_id]["consent"] = time.perf_counter() - t0
+        if not consent.allowed:
+            run.refuse(spec, "consent", consent.reason,
+                       Admission(allowed=False, stage="consent", reason=consent.reason, consent=consent))
+            continue
+        t0 = time.perf_counter()
+        with run.stage("rights"):
+            rights = screen_rights(spec, stores)
+        run.seconds[spec.request_id]["rights"] = time.perf_counter() - t0
+        admission = Admission(allowed=rights.allowed, stage="none" if rights.allowed else "rights",
+                              reason=rights.reason, consent=consent, rights=rights)
+        if not rights.allowed:
+            run.refuse(spec, "rights", rights.reason, admission)
+            continue
+        generation.record_decisions(lake=stores.lake, spec=spec, admission=admission)
+        admitted.append((spec, admission))
+    return admitted
+
+
+def _generate(admitted: list, run: _Run, settings: Settings) -> list:
+    """All clips of the chunk at once, so Serve can batch them; a failure costs one request."""
+    with run.stage("generate"):
+        futures = generate_clip.map([spec for spec, _ in admitted], settings=unmapped(settings))
+        clips = []
+        for (spec, _), fut in zip(admitted, futures):
+            try:
+                clips.append(fut.result())
+            except Exception as exc:  # one bad request must not sink the campaign
+                clips.append(None)
+                run.fail(spec, f"generation: {type(exc).__name__}: {exc}")
+    run.summary.generated += sum(c is not None for c in clips)
+    return clips
+
+
+def _stamp(admitted: list, clips: list, run: _Run, stores: Stores, settings: Settings, material) -> list:
+    with run.stage("stamp"):
+        futures = [stamp_provenance.submit(spec, clip, admission, stores, settings, material) if clip is not None else None
+                   for (spec, admission), clip in zip(admitted, clips)]
+        stamped = []
+        for (spec, _), fut in zip(admitted, futures):
+            try:
+                stamped.append(fut.result() if fut is not None else None)
+            except Exception as exc:
+                stamped.append(None)
+                run.fail(spec, f"provenance: {type(exc).__name__}: {exc}")
+    return stamped
+
+
+def _publish(admitted: list, clips: list, stamped: list, run: _Run, stores: Stores, settings: Settings) -> None:
+    with run.stage("publish"):
+        for (spec, admission), clip, stamp in zip(admitted, clips, stamped):
+            if stamp is None:
+                continue
+            t0 = time.perf_counter()
+            video = publish_video(spec, stamp, stores, settings)
+            run.seconds[spec.request_id]["publish"] = time.perf_counter() - t0
+            if video is None:
+                run.refuse(spec, "consent", "consent changed before publish", None)
+            else:
+                run.published(spec, video, clip, stamp, admission)
+
+
 @flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def campaign(campaign_file: str) -> CampaignSummary:
     """Make every allowed video of a campaign file and publish it, stamped; record each refusal with its reason."""
+    from kinora.provenance.certs import load_signer_material
+
     logger = get_run_logger()
     settings = load_settings()
     stores = Stores.open(settings)
-    from kinora.provenance.certs import load_signer_material
-
     material = load_signer_material(settings.provenance, settings.cert_dir)
+
     specs = plan_campaign(campaign_file, stores, settings)
-    summary = CampaignSummary(campaign=specs[0].campaign_id if specs else "", requested=len(specs))
+    run = _Run(specs, stores)
     done = find_published(specs, stores)
-    summary.already_published = len(done)
+    run.summary.already_published = len(done)
     todo = [s for s in specs if s.request_id not in done]
-    logger.info("campaign %s: %d requests, %d already published", summary.campaign, len(specs), len(done))
+    logger.info("campaign %s: %d requests, %d already published", run.summary.campaign, len(specs), len(done))
     if todo:
         start_generator(settings)
-    clock = _Clock()
-    per_request: dict[str, dict[str, float]] = defaultdict(dict)
 
     for chunk in _chunks(todo, settings.campaign.chunk_size):
-        admitted: list[tuple[GenerationSpec, Admission]] = []
-        for spec in chunk:
-            t0 = time.perf_counter()
-            with clock.stage("consent"):
-                consent = check_consent(spec, stores, settings)
-            per_request[spec.request_id]["consent"] = time.perf_counter() - t0
-            if not consent.allowed:
-                _refuse(summary, spec, "consent", consent.reason, stores, per_request, Admission(
-                    allowed=False, stage="consent", reason=consent.reason, consent=consent))
-                continue
-            t0 = time.perf_counter()
-            with clock.stage("rights"):
-                rights = screen_rights(spec, stores)
-            per_request[spec.request_id]["rights"] = time.perf_counter() - t0
-            admission = Admission(allowed=rights.allowed, stage="none" if rights.allowed else "rights",
-                                  reason=rights.reason, consent=consent, rights=rights)
-            if not rights.allowed:
-                _refuse(summary, spec, "rights", rights.reason, stores, per_request, admission)
-                continue
-            generation.record_decisions(lake=stores.lake, spec=spec, admission=admission)
-            admitted.append((spec, admission))
+        admitted = _admit(chunk, run, stores, settings)
+        clips = _generate(admitted, run, settings)
+        stamped = _stamp(admitted, clips, run, stores, settings, material)
+        _publish(admitted, clips, stamped, run, stores, settings)
 
-        with clock.stage("generate"):
-            futures = generate_clip.map([s for s, _ in admitted], settings=unmapped(settings))
-            clips = []
-            for (spec, _), fut in zip(admitted, futures):
-                try:
-                    clips.append(fut.result())
-                except Exception as exc:  # one bad request must not sink the campaign
-                    clips.append(None)
-                    _fail(summary, spec, f"generation: {type(exc).__name__}: {exc}", stores, per_request)
-        summary.generated += sum(c is not None for c in clips)
-
-        with clock.stage("stamp"):
-            stamp_futures = [
-                stamp_provenance.submit(spec, clip, admission, stores, settings, material) if clip is not None else None
-                for (spec, admission), clip in zip(admitted, clips)
-            ]
-            stamped = []
-            for (spec, _), fut in zip(admitted, stamp_futures):
-                try:
-                    stamped.append(fut.result() if fut is not None else None)
-                except Exception as exc:
-                    stamped.append(None)
-                    _fail(summary, spec, f"provenance: {type(exc).__name__}: {exc}", stores, per_request)
-
-        with clock.stage("publish"):
-            for (spec, admission), clip, stamp in zip(admitted, clips, stamped):
-                if stamp is None:
-                    continue
-                t0 = time.perf_counter()
-                video = publish_video(spec, stamp, stores, settings)
-                per_request[spec.request_id]["publish"] = time.perf_counter() - t0
-                if video is None:
-                    _refuse(summary, spec, "consent", "consent changed before publish", stores, per_request, None)
-                    continue
-                per_request[spec.request_id]["generate"] = clip.timings.get("pipeline", 0.0)
-                generation.record_outcome(
-                    lake=stores.lake, spec=spec, status="published", reason=None, seconds=per_request[spec.request_id],
-                    video=video, model_family=clip.model_family, model_version=clip.model_version,
-                    c2pa_state=stamp.c2pa_state, cameo_count=len(admission.consent.grants),
-                )
-                if not video.already_published:
-                    summary.published += 1
-                    summary.video_ids.append(video.video_id)
-                else:
-                    summary.already_published += 1
-
-    summary.stage_seconds = {s: round(clock.seconds.get(s, 0.0), 3) for s in STAGES}
+    summary = run.finish()
     logger.info("campaign %s: published %d, blocked %d by consent and %d by rights, %d failed",
                 summary.campaign, summary.published, summary.blocked_consent, summary.blocked_rights, summary.failed)
     return summary
-
-
-def _refuse(summary: CampaignSummary, spec: GenerationSpec, stage: str, reason: str, stores: Stores,
-            per_request: dict, admission: Admission | None) -> None:
-    if stage == "consent":
-        summary.blocked_consent += 1
-    else:
-        summary.blocked_rights += 1
-    summary.refusals.append(Refusal(request_id=spec.request_id, stage=stage, reason=reason, prompt=spec.prompt))
-    if admission is not None:
-        generation.record_decisions(lake=stores.lake, spec=spec, admission=admission)
-    generation.record_outcome(lake=stores.lake, spec=spec, status=f"blocked_{stage}", reason=reason,
-                              seconds=per_request[spec.request_id])
-
-
-def _fail(summary: CampaignSummary, spec: GenerationSpec, reason: str, stores: Stores, per_request: dict) -> None:
-    summary.failed += 1
-    summary.failures.append(Refusal(request_id=spec.request_id, stage="failed", reason=reason, prompt=spec.prompt))
-    mark_failed(spec, reason, stores)
-    generation.record_outcome(lake=stores.lake, spec=spec, status="failed", reason=reason, seconds=per_request[spec.request_id])

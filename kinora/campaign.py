@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kinora.errors import InputFileError, pydantic_location
-from kinora.generation import GenerationSpec
+from kinora.generation import GenerationSpec, limit_problems
 from kinora.ids import stable_id
 from kinora.settings import GenerationSettings
 from kinora.stores import users as user_store
@@ -111,15 +111,11 @@ def plan_requests(
     for i, item in enumerate(campaign.items):
         where = f"items[{i}]"
         resolution = item.resolution or d.resolution or settings.default_resolution
-        if resolution not in settings.resolutions:
-            _raise(path, f"{where}.resolution", f"{resolution} is not allowed; allowed: {', '.join(settings.resolutions)}")
-        width, height = (int(x) for x in resolution.split("x"))
         duration = item.duration_s if item.duration_s is not None else d.duration_s
-        if not settings.min_duration_s <= duration <= settings.max_duration_s:
-            _raise(path, f"{where}.duration_s", f"{duration} s is outside {settings.min_duration_s}-{settings.max_duration_s} s")
-        if len(item.prompt) > settings.max_prompt_chars:
-            _raise(path, f"{where}.prompt", f"{len(item.prompt)} characters; at most {settings.max_prompt_chars}")
         fps = item.fps or d.fps or settings.fps
+        for field, problem in limit_problems(settings, prompt=item.prompt, resolution=resolution, duration_s=duration, fps=fps):
+            _raise(path, f"{where}.{field}", problem)
+        width, height = (int(x) for x in resolution.split("x"))
         base_seed = item.seed if item.seed is not None else d.seed
         for copy in range(item.count):
             specs.append(

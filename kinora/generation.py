@@ -9,6 +9,7 @@ Prefect or Ray; the flow's tasks and the API's handlers only call these.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -59,6 +60,7 @@ class Admission(BaseModel):
     reason: str
     consent: ConsentDecision
     rights: RightsDecision | None = None
+    seconds: dict[str, float] = Field(default_factory=dict, description="Wall time of each check.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,22 @@ class PublishedVideo:
     c2pa_state: str | None
     published_at: datetime
     already_published: bool = False
+
+
+def limit_problems(
+    settings: "GenerationSettings", *, prompt: str, resolution: str, duration_s: float, fps: int  # noqa: F821
+) -> list[tuple[str, str]]:
+    """Return (field, problem) for each platform limit a request breaks; campaigns and the API share these."""
+    problems = []
+    if len(prompt) > settings.max_prompt_chars:
+        problems.append(("prompt", f"{len(prompt)} characters; at most {settings.max_prompt_chars}"))
+    if resolution not in settings.resolutions:
+        problems.append(("resolution", f"{resolution} is not allowed; allowed: {', '.join(settings.resolutions)}"))
+    if not settings.min_duration_s <= duration_s <= settings.max_duration_s:
+        problems.append(("duration_s", f"{duration_s} s is outside {settings.min_duration_s}-{settings.max_duration_s} s"))
+    if fps != settings.fps:
+        problems.append(("fps", f"{fps} fps is not offered; this platform generates at {settings.fps} fps"))
+    return problems
 
 
 def register(*, conn: sa.Connection, spec: GenerationSpec) -> bool:
@@ -106,13 +124,17 @@ def rights_stage(*, conn: sa.Connection, spec: GenerationSpec) -> RightsDecision
 
 def admit(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> Admission:
     """Run both checks (consent first: it is cheaper and more sensitive)."""
+    t0 = time.perf_counter()
     consent = consent_stage(conn=conn, spec=spec, settings=settings)
+    seconds = {"consent": time.perf_counter() - t0}
     if not consent.allowed:
-        return Admission(allowed=False, stage="consent", reason=consent.reason, consent=consent)
+        return Admission(allowed=False, stage="consent", reason=consent.reason, consent=consent, seconds=seconds)
+    t0 = time.perf_counter()
     rights = rights_stage(conn=conn, spec=spec)
+    seconds["rights"] = time.perf_counter() - t0
     if not rights.allowed:
-        return Admission(allowed=False, stage="rights", reason=rights.reason, consent=consent, rights=rights)
-    return Admission(allowed=True, stage="none", reason="admitted", consent=consent, rights=rights)
+        return Admission(allowed=False, stage="rights", reason=rights.reason, consent=consent, rights=rights, seconds=seconds)
+    return Admission(allowed=True, stage="none", reason="admitted", consent=consent, rights=rights, seconds=seconds)
 
 
 def _record(*, conn: sa.Connection, spec: GenerationSpec, stage: str, outcome: str, reason: str, detail: dict) -> None:
@@ -199,6 +221,17 @@ def record_outcome(
             model_family=model_family or "", model_version=model_version or "", c2pa_state=c2pa_state,
             cameo_count=cameo_count, published_at=video.published_at,
         )])
+
+
+def record_published(
+    *, lake: Lake, spec: GenerationSpec, video: PublishedVideo, clip, stamped, admission: Admission, seconds: dict[str, float]
+) -> None:
+    """Record a published request: its outcome with stage seconds, and the video row."""
+    record_outcome(
+        lake=lake, spec=spec, status="published", reason=None, seconds=seconds, video=video,
+        model_family=clip.model_family, model_version=clip.model_version, c2pa_state=stamped.c2pa_state,
+        cameo_count=len(admission.consent.grants),
+    )
 
 
 def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) -> None:

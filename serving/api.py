@@ -97,13 +97,11 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             raise HTTPException(status_code=401, detail="missing or invalid bearer key")
 
     def to_spec(body: GenerationCreate, idempotency_key: str | None) -> generation.GenerationSpec:
-        if len(body.prompt) > gen.max_prompt_chars:
-            raise _field_error("prompt", f"{len(body.prompt)} characters; at most {gen.max_prompt_chars}")
         resolution = body.resolution or gen.default_resolution
-        if resolution not in gen.resolutions:
-            raise _field_error("resolution", f"{resolution} is not allowed; allowed: {', '.join(gen.resolutions)}")
-        if not gen.min_duration_s <= body.duration_s <= gen.max_duration_s:
-            raise _field_error("duration_s", f"must be within {gen.min_duration_s}-{gen.max_duration_s} s")
+        fps = body.fps or gen.fps
+        problems = generation.limit_problems(gen, prompt=body.prompt, resolution=resolution, duration_s=body.duration_s, fps=fps)
+        if problems:
+            raise HTTPException(status_code=422, detail=[{"loc": ["body", f], "msg": m, "type": "value_error"} for f, m in problems])
         with stores.engine.connect() as conn:
             requester = user_store.get_user_by_handle(conn=conn, handle=body.requester)
         if requester is None:
@@ -113,7 +111,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         return generation.GenerationSpec(
             request_id=request_id, requester_id=requester.id, requester_handle=requester.handle, prompt=body.prompt,
             negative_prompt=body.negative_prompt, cameos=[c.lstrip("@") for c in body.cameos], width=width, height=height,
-            duration_s=body.duration_s, fps=body.fps or gen.fps,
+            duration_s=body.duration_s, fps=fps,
             seed=body.seed if body.seed is not None else secrets.randbelow(2**31), source="api",
         )
 
@@ -135,21 +133,17 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         return out
 
     async def run_job(spec: generation.GenerationSpec, admission: generation.Admission) -> None:
-        seconds: dict[str, float] = {}
+        seconds: dict[str, float] = dict(admission.seconds)
         try:
             await asyncio.to_thread(_set_status, stores.engine, spec.request_id, "running")
             t0 = time.perf_counter()
             clip = await generate(generation.clip_request(spec))
             seconds["generate"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            from kinora.provenance.stamp import stamp_clip
+            from kinora.provenance.stamp import stamp_request
 
-            stamped = await asyncio.to_thread(
-                stamp_clip, clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
-                consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=stores.media,
-                material=material, settings=settings,
-            )
-            seconds["stamp"] = time.perf_counter() - t0
+            stamped = await asyncio.to_thread(stamp_request, clip, spec=spec, admission=admission, media=stores.media,
+                                              material=material, settings=settings)
+            seconds["stamp"] = stamped.seconds
             t0 = time.perf_counter()
             video = await asyncio.to_thread(_publish, stores.engine, spec, stamped, settings)
             seconds["publish"] = time.perf_counter() - t0
@@ -157,11 +151,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                 generation.record_outcome(lake=stores.lake, spec=spec, status="blocked_consent",
                                           reason="consent changed before publish", seconds=seconds)
                 return
-            generation.record_outcome(
-                lake=stores.lake, spec=spec, status="published", reason=None, seconds=seconds, video=video,
-                model_family=clip.model_family, model_version=clip.model_version, c2pa_state=stamped.c2pa_state,
-                cameo_count=len(admission.consent.grants),
-            )
+            generation.record_published(lake=stores.lake, spec=spec, video=video, clip=clip, stamped=stamped,
+                                        admission=admission, seconds=seconds)
         except Exception as exc:  # a failed job must say why, never vanish
             logger.exception("generation %s failed", spec.request_id)
             await asyncio.to_thread(_fail, stores.engine, spec, f"{type(exc).__name__}: {exc}")
@@ -175,7 +166,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             return JSONResponse(job_out(spec.request_id).model_dump(mode="json"), status_code=200)
         generation.record_decisions(lake=stores.lake, spec=spec, admission=admission)
         if not admission.allowed:
-            generation.record_outcome(lake=stores.lake, spec=spec, status=f"blocked_{admission.stage}", reason=admission.reason, seconds={})
+            generation.record_outcome(lake=stores.lake, spec=spec, status=f"blocked_{admission.stage}", reason=admission.reason,
+                                      seconds=admission.seconds)
             body_out = job_out(spec.request_id).model_dump(mode="json") | {"stage": admission.stage}
             return JSONResponse(body_out, status_code=403)
         task = asyncio.create_task(run_job(spec, admission))

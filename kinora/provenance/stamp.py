@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class StampedVideo:
     c2pa_state: str
     claim_generator: str | None
     visible_mark: str
+    seconds: float = 0.0  # wall time of the whole stamp: mark, encode, sign, check, store
 
     def provenance_summary(self) -> dict:
         return {
@@ -61,6 +63,7 @@ def stamp_clip(
     settings: Settings,
 ) -> StampedVideo:
     """Watermark, encode, sign and store ``clip``; return where it lies and what it carries."""
+    t0 = time.perf_counter()
     video_id = stable_id("vid", request_id)
     day = utcnow().strftime("%Y/%m/%d")
     media_key, thumb_key = f"videos/{day}/{video_id}.mp4", f"thumbnails/{day}/{video_id}.jpg"
@@ -88,4 +91,13 @@ def stamp_clip(
         video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
         claim_generator=report.claim_generator, visible_mark=mark,
+    )
+
+
+def stamp_request(clip: Clip, *, spec, admission, media: MediaStore, material: SignerMaterial, settings: Settings) -> StampedVideo:
+    """Stamp the clip of an admitted request (``kinora.generation`` spec and admission)."""
+    return stamp_clip(
+        clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
+        consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=media,
+        material=material, settings=settings,
     )

@@ -88,6 +88,9 @@ def test_the_lake_feeds_the_dashboard(demo_run, serve_app):
     funnel = metrics.query(con, metrics.CAMPAIGN_FUNNEL, start=now - timedelta(days=1), end=now + timedelta(days=1),
                            campaigns=["demo-launch"]).to_dicts()[0]
     assert (funnel["requested"], funnel["blocked_consent"], funnel["blocked_rights"], funnel["published"]) == (11, 2, 1, 8)
+    window = dict(start=now - timedelta(days=1), end=now + timedelta(days=1), campaigns=[])
+    for row in metrics.query(con, metrics.STAGE_SECONDS, **window).to_dicts():  # the campaign and the API request
+        assert all(row[k] is not None and row[k] >= 0 for k in ("consent_s", "rights_s", "generate_s", "stamp_s", "publish_s")), row
 
 
 def test_rerun_publishes_nothing_twice(demo_run, serve_app):

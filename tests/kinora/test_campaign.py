@@ -46,6 +46,7 @@ def test_malformed_files_name_the_field(tmp_path, body, where):
         ("{id: a, prompt: hi, resolution: 999x999}", "items[0].resolution", "not allowed"),
         ("{id: a, prompt: hi, duration_s: 60}", "items[0].duration_s", "outside"),
         ("{id: a, prompt: '" + "x" * 2001 + "'}", "items[0].prompt", "at most 2000"),
+        ("{id: a, prompt: hi, fps: 30}", "items[0].fps", "generates at 24 fps"),
     ],
 )
 def test_platform_limits(tmp_path, seeded, settings, item, where, problem):

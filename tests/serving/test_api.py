@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 from kinora.settings import Settings
 
 
-@pytest.fixture
-def client(tmp_path, tiny_generator):
+def _api_client(tmp_path, generate):
     from kinora.provenance.certs import load_signer_material
     from kinora.seed import seed
     from kinora.stores.bundle import Stores
@@ -23,13 +22,30 @@ def client(tmp_path, tiny_generator):
     with stores.engine.begin() as conn:
         seed(conn=conn)
 
+    api = create_api(settings=settings, stores=stores, generate=generate,
+                     material=load_signer_material(settings.provenance, settings.cert_dir))
+    return TestClient(api, headers={"Authorization": "Bearer test-key-123"})
+
+
+@pytest.fixture
+def client(tmp_path, tiny_generator):
     async def generate(request):
         return (await asyncio.to_thread(tiny_generator.generate, [request]))[0]
 
-    api = create_api(settings=settings, stores=stores, generate=generate,
-                     material=load_signer_material(settings.provenance, settings.cert_dir))
-    with TestClient(api, headers={"Authorization": "Bearer test-key-123"}) as c:
+    with _api_client(tmp_path, generate) as c:
         yield c
+
+
+def test_a_crashed_generation_is_failed_with_its_reason(tmp_path):
+    async def crashing(request):
+        raise RuntimeError("generator replica died")
+
+    with _api_client(tmp_path, crashing) as c:
+        job = c.post("/v1/generations", json={"requester": "alice", "prompt": "A calm sea", "duration_s": 1}).json()
+        done = _wait(c, job["id"])
+    assert done["status"] == "failed"
+    assert done["reason"] == "RuntimeError: generator replica died"
+    assert done["video"] is None
 
 
 def _wait(client, job_id, timeout=60):
@@ -75,6 +91,7 @@ def test_idempotency_key_returns_the_same_job(client):
         ({"requester": "alice", "prompt": "x" * 5000}, "prompt"),
         ({"requester": "nobody", "prompt": "hi"}, "requester"),
         ({"requester": "alice", "prompt": "hi", "colour": "red"}, "colour"),
+        ({"requester": "alice", "prompt": "hi", "fps": 30}, "fps"),
     ],
 )
 def test_malformed_bodies_get_422_naming_the_field(client, body, field):
