@@ -32,6 +32,16 @@ def _load(lake_dir: str, start: datetime, end: datetime, campaigns: tuple[str, .
     return out
 
 
+def _table(title: str, frame, empty: str, csv_name: str) -> None:
+    """A section with a table and its CSV download, or a plain sentence when it is empty."""
+    st.subheader(title)
+    if frame.is_empty():
+        st.write(empty)
+        return
+    st.dataframe(frame, use_container_width=True, hide_index=True)
+    st.download_button(f"Download {title.lower()} (CSV)", frame.write_csv(), csv_name, "text/csv")
+
+
 settings = load_settings()  # cheap; built per run so a changed KINORA_* takes effect
 st.title("Campaigns")
 st.caption(f"Lake: {settings.lake_dir}")
@@ -74,17 +84,5 @@ st.download_button("Download funnel (CSV)", funnel.write_csv(), "campaign_funnel
 
 st.subheader("Seconds per stage (mean, published requests)")
 st.dataframe(data["stages"], use_container_width=True, hide_index=True)
-
-st.subheader("Refused and failed requests")
-if data["refusals"].is_empty():
-    st.write("None in this period.")
-else:
-    st.dataframe(data["refusals"], use_container_width=True, hide_index=True)
-    st.download_button("Download refusals (CSV)", data["refusals"].write_csv(), "refusals.csv", "text/csv")
-
-st.subheader("Published videos")
-if data["videos"].is_empty():
-    st.write("No video published in this period.")
-else:
-    st.dataframe(data["videos"], use_container_width=True, hide_index=True)
-    st.download_button("Download videos (CSV)", data["videos"].write_csv(), "published_videos.csv", "text/csv")
+_table("Refused and failed requests", data["refusals"], "None in this period.", "refusals.csv")
+_table("Published videos", data["videos"], "No video published in this period.", "published_videos.csv")
