@@ -48,13 +48,21 @@ class StoreSettings(_Strict):
 class GenerationSettings(_Strict):
     """Which model generates, on what hardware, and the limits requests must respect."""
 
-    family: Literal["ltx2"] = Field("ltx2", description="Model family behind the generator deployment.")
+    family: Literal["ltx2", "wan"] = Field(
+        "ltx2",
+        description="Model family behind the generator deployment: 'ltx2' (video and audio in one model) or "
+        "'wan' (Wan video plus a separate text-to-audio pipeline, mixed with torchaudio).",
+    )
     preset: Literal["tiny", "local"] = Field(
         "tiny",
         description="'tiny': real diffusers classes built in code from small configs with random weights "
         "(output is noise; for tests and the demo). 'local': load a real checkpoint from checkpoint_dir.",
     )
     checkpoint_dir: Path | None = Field(None, description="Local folder with a diffusers checkpoint (preset 'local').")
+    audio_checkpoint_dir: Path | None = Field(
+        None, description="Local folder with the text-to-audio checkpoint of the 'wan' family (preset 'local')."
+    )
+    audio_loudness_lufs: float = Field(-16.0, ge=-40, le=-5, description="Integrated loudness the 'wan' family's audio is normalised to.")
     device: str = Field("cpu", description="torch device for the pipeline: 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights and compute dtype.")
     num_inference_steps: int = Field(3, ge=1, le=200, description="Denoising steps per clip.")
@@ -84,6 +92,8 @@ class GenerationSettings(_Strict):
             raise ValueError("min_duration_s is above max_duration_s")
         if self.preset == "local" and self.checkpoint_dir is None:
             raise ValueError("preset 'local' needs checkpoint_dir (a local diffusers checkpoint folder)")
+        if self.preset == "local" and self.family == "wan" and self.audio_checkpoint_dir is None:
+            raise ValueError("family 'wan' with preset 'local' needs audio_checkpoint_dir (the text-to-audio checkpoint)")
         if self.max_ongoing_requests < self.max_batch_size:
             raise ValueError("max_ongoing_requests must be >= max_batch_size, or batches never fill")
         return self

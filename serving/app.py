@@ -36,11 +36,11 @@ class VideoGenerator:
     """Holds one loaded pipeline and turns batches of same-shaped requests into clips."""
 
     def __init__(self, settings: Settings) -> None:
-        from models.generation.ltx2 import LTX2Generator  # heavy: import on the replica, not the driver
+        from models.generation import load_generator  # heavy: import on the replica, not the driver
 
         self.settings = settings.generation
         t0 = time.perf_counter()
-        self.model = LTX2Generator.from_settings(self.settings)
+        self.model = load_generator(self.settings)
         self.load_s = time.perf_counter() - t0
         self.batches = 0
         self.batch_sizes: list[int] = []
