@@ -21,9 +21,11 @@ app = typer.Typer(help="Kinora: text to short video with consent, rights and pro
 campaign_app = typer.Typer(help="Batch generation campaigns.", no_args_is_help=True)
 rights_app = typer.Typer(help="The rights registry.", no_args_is_help=True)
 db_app = typer.Typer(help="The operational store.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(rights_app, name="rights")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 
 def _settings():
@@ -199,6 +201,52 @@ def db_migrate() -> None:
     settings = _settings()
     engine = get_engine(settings.database_url)
     typer.echo(f"schema at revision {current_revision(engine)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    user: str = typer.Option(..., help="Handle of the key's user."),
+    name: str = typer.Option("default", help="A label for the key."),
+    scope: list[str] = typer.Option(None, help="Scopes (repeat); default: generations:write, generations:read, videos:read."),
+    per_day: int = typer.Option(100, help="Generations per UTC day."),
+    concurrent: int = typer.Option(4, help="Jobs queued or running at once."),
+) -> None:
+    """Create an API key and print its secret (once)."""
+    from kinora.auth import create_key
+    from kinora.stores.bundle import Stores
+
+    settings = _settings()
+    try:
+        with Stores.open(settings).engine.begin() as conn:
+            key_id, secret = create_key(conn=conn, user_handle=user, name=name, scopes=scope or None,
+                                        per_day=per_day, max_concurrent=concurrent)
+    except ValueError as exc:
+        _die(str(exc))
+    typer.echo(f"key {key_id} for @{user.lstrip('@')}\n{secret}\n(store it now: only its hash is kept)")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (prefixes only)."""
+    from kinora.stores import api_keys as key_store
+    from kinora.stores.bundle import Stores
+
+    with Stores.open(_settings()).engine.connect() as conn:
+        for k in key_store.list_keys(conn=conn):
+            state = "revoked" if k.revoked_at else "active"
+            typer.echo(f"{k.id}  {k.prefix}…  {k.user_id}  {state}  {','.join(k.scopes)}  {k.per_day}/day  {k.max_concurrent} at once")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_…).")) -> None:
+    """Revoke an API key at once."""
+    from kinora.stores import api_keys as key_store
+    from kinora.stores.bundle import Stores
+
+    with Stores.open(_settings()).engine.begin() as conn:
+        if not key_store.revoke_key(conn=conn, key_id=key_id):
+            _die(f"no active key {key_id}")
+    typer.echo(f"revoked {key_id}")
 
 
 @app.command("settings")

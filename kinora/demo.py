@@ -64,11 +64,13 @@ def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_che
 
 def api_round_trip(settings: Settings, *, timeout_s: float = 120.0) -> dict:
     """Submit one generation over HTTP and poll it to the end, as an app backend would."""
+    from kinora.auth import create_key
+
+    with Stores.open(settings).engine.begin() as conn:
+        _key_id, secret = create_key(conn=conn, user_handle="alice", name="demo")
     base = settings.public_base_url
-    headers = {"Content-Type": "application/json"}
-    if settings.serve.api_keys:
-        headers["Authorization"] = f"Bearer {settings.serve.api_keys[0]}"
-    body = {"requester": "alice", "prompt": "A lighthouse in a storm, waves crashing", "duration_s": 1.0, "seed": 11}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    body = { "prompt": "A lighthouse in a storm, waves crashing", "duration_s": 1.0, "seed": 11}
     req = urllib.request.Request(f"{base}/v1/generations", data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
         submitted = json.load(resp) | {"http_status": resp.status}

@@ -157,7 +157,10 @@ class ServeSettings(_Strict):
     num_cpus: int = Field(2, ge=1, description="CPUs a local Ray may use.")
     object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MiB.")
     public_base_url: str | None = Field(None, description="Base URL written into video links; default http://host:port.")
-    api_keys: list[str] = Field(default_factory=list, description="Bearer keys accepted by the API; empty: open (development).")
+    max_inflight_jobs: int = Field(8, ge=1, description="API jobs one ingress replica sends to the generator at once; the rest wait queued.")
+    job_lease_s: float = Field(30.0, gt=0, description="Lease an ingress replica holds on a job it works on; renewed while it works.")
+    recovery_interval_s: float = Field(5.0, gt=0, description="How often an ingress replica looks for jobs whose worker died.")
+    max_attempts: int = Field(3, ge=1, description="Attempts at one API job (replica deaths included) before it fails.")
 
 
 class DashboardSettings(_Strict):
@@ -179,7 +182,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".kinora"), description="Data home: operational store, lake, media, keys.")
     environment: Literal["development", "production"] = Field(
-        "development", description="'production' refuses the dev CA and an open API."
+        "development", description="'production' refuses the development signing CA."
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
@@ -201,8 +204,6 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.provenance.chain_path is None:
                 raise ValueError("production needs provenance.chain_path and key_path (the dev CA is for development)")
-            if not self.serve.api_keys:
-                raise ValueError("production needs serve.api_keys (an open API is for development)")
         return self
 
     @classmethod
@@ -244,9 +245,8 @@ class Settings(BaseSettings):
         return self.serve.public_base_url or f"http://{self.serve.host}:{self.serve.port}"
 
     def redacted(self) -> dict:
-        """Return the resolved settings as JSON-able data, API keys hidden, for start-up logs."""
+        """Return the resolved settings as JSON-able data, passwords hidden, for start-up logs."""
         data = self.model_dump(mode="json")
-        data["serve"]["api_keys"] = [f"***{k[-2:]}" for k in self.serve.api_keys]
         data["store"]["database_url"] = _redact_url(self.database_url)
         return data
 

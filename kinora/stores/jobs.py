@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from kinora.stores import utcnow
@@ -19,6 +21,7 @@ def create_job(
     params: dict,
     campaign_id: str | None = None,
     status: str = "queued",
+    api_key_id: str | None = None,
 ) -> bool:
     """Insert the job unless it exists; return True when it was created.
 
@@ -31,6 +34,7 @@ def create_job(
                 jobs.insert().values(
                     id=job_id, campaign_id=campaign_id, requester_id=requester_id, prompt=prompt,
                     params=params, status=status, reason=None, video_id=None, created_at=now, updated_at=now,
+                    api_key_id=api_key_id, attempts=0,
                 )
             )
     except sa.exc.IntegrityError:
@@ -67,4 +71,67 @@ def list_jobs(*, conn: sa.Connection, campaign_id: str | None = None) -> list[sa
     q = sa.select(jobs).order_by(jobs.c.created_at, jobs.c.id)
     if campaign_id is not None:
         q = q.where(jobs.c.campaign_id == campaign_id)
+    return list(conn.execute(q))
+
+
+def cancel_if_queued(*, conn: sa.Connection, job_id: str) -> bool:
+    """Cancel the job only while it is still queued; True when it was."""
+    result = conn.execute(
+        jobs.update().where(jobs.c.id == job_id, jobs.c.status == "queued")
+        .values(status="cancelled", reason="cancelled by the client", updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def claim(*, conn: sa.Connection, job_id: str, owner: str, lease_s: float) -> bool:
+    """Take the job's lease unless another live owner holds it; counts an attempt. Atomic."""
+    now = utcnow()
+    result = conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status.in_(("queued", "running")),
+            sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now, jobs.c.lease_owner == owner),
+        )
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s), attempts=jobs.c.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def renew(*, conn: sa.Connection, job_id: str, owner: str, lease_s: float) -> bool:
+    result = conn.execute(
+        jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+    )
+    return result.rowcount == 1
+
+
+def start_running(*, conn: sa.Connection, job_id: str, owner: str) -> bool:
+    """Move a claimed job to running; False when it was cancelled or taken over meanwhile."""
+    result = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.status.in_(("queued", "running")))
+        .values(status="running", updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def release(*, conn: sa.Connection, job_id: str, owner: str) -> None:
+    conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                 .values(lease_owner=None, lease_expires_at=None))
+
+
+def orphaned_api_jobs(*, conn: sa.Connection, limit: int = 100) -> list[sa.Row]:
+    """API jobs queued or running whose lease is missing or expired: their worker died, or never started."""
+    now = utcnow()
+    q = (
+        sa.select(jobs)
+        .where(
+            jobs.c.api_key_id.is_not(None),
+            jobs.c.status.in_(("queued", "running")),
+            sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
+        )
+        .order_by(jobs.c.created_at)
+        .limit(limit)
+    )
     return list(conn.execute(q))

@@ -106,6 +106,27 @@ jobs = sa.Table(
     sa.Column("video_id", sa.String(40), nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # API jobs only: the key that submitted it, and the lease of the ingress replica working on it.
+    # A replica that dies leaves its lease to expire; another replica then claims the job.
+    sa.Column("api_key_id", sa.String(40), nullable=True, index=True),
+    sa.Column("lease_owner", sa.String(80), nullable=True),
+    sa.Column("lease_expires_at", TS, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the secret; the secret is never stored
+    sa.Column("prefix", sa.String(16), nullable=False),  # first characters, to recognise a key in lists and logs
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("per_day", sa.Integer, nullable=False),
+    sa.Column("max_concurrent", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("revoked_at", TS, nullable=True),
 )
 
 decisions = sa.Table(

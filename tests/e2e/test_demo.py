@@ -6,6 +6,7 @@ One Ray + Serve and one Prefect harness are shared with the rest of the session.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -114,9 +115,11 @@ def test_api_round_trip_in_the_demo(demo_run):
     assert final["video"]["provenance"]["c2pa_state"] in {"Valid", "Trusted"}
 
 
-def _call(url, body=None, method="GET"):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"}, method=method)
+def _call(url, body=None, method="GET", key=None):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.read()
@@ -124,18 +127,74 @@ def _call(url, body=None, method="GET"):
         return exc.code, exc.read()
 
 
+def _key(settings, user="alice"):
+    from kinora.auth import create_key
+
+    with Stores.open(settings).engine.begin() as conn:
+        return create_key(conn=conn, user_handle=user, name="e2e", per_day=1000, max_concurrent=50)[1]
+
+
 def test_http_errors_through_serve(demo_run, serve_app):
-    base = serve_app.public_base_url
+    base, key = serve_app.public_base_url, _key(serve_app)
     status, body = _call(f"{base}/healthz")
     assert status == 200 and json.loads(body)["status"] == "ok"
-    status, body = _call(f"{base}/v1/generations/req_does_not_exist")
+    assert _call(f"{base}/v1/generations/req_x")[0] == 401
+    status, body = _call(f"{base}/v1/generations/req_does_not_exist", key=key)
     assert status == 404 and "req_does_not_exist" in json.loads(body)["detail"]
-    status, body = _call(f"{base}/v1/generations", {"requester": "alice", "prompt": "x", "duration_s": "long"}, "POST")
+    status, body = _call(f"{base}/v1/generations", {"prompt": "x", "duration_s": "long"}, "POST", key=key)
     assert status == 422 and json.loads(body)["detail"][0]["loc"] == ["body", "duration_s"]
-    status, body = _call(f"{base}/v1/generations", {"requester": "studio", "prompt": "@carol on stage", "cameos": ["carol"]}, "POST")
+    status, body = _call(f"{base}/v1/generations", {"prompt": "@carol on stage", "cameos": ["carol"]}, "POST", key=key)
     assert status == 403
     out = json.loads(body)
     assert out["status"] == "blocked" and out["stage"] == "consent" and "only_me" in out["reason"]
     video_url = demo_run.api["final"]["video"]["url"]
-    status, body = _call(video_url)
+    assert _call(video_url)[0] == 401
+    status, body = _call(video_url, key=key)
     assert status == 200 and body[4:8] == b"ftyp"
+
+
+def _replica(deployment: str):
+    import ray
+
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["name"].startswith(f"SERVE_REPLICA::kinora#{deployment}#")]
+    assert len(names) == 1, names
+    return ray.get_actor(names[0], namespace="serve")
+
+
+def _poll(base, job_id, key, until, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = _call(f"{base}/v1/generations/{job_id}", key=key)
+        if status == 200 and json.loads(body)["status"] in until:
+            return json.loads(body)
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached {until}: {status} {body[:300]}")
+
+
+def test_a_job_survives_an_ingress_replica_restart(demo_run, serve_app):
+    import ray
+
+    base, key = serve_app.public_base_url, _key(serve_app)
+    status, body = _call(f"{base}/v1/generations", {"prompt": "A long pier at dusk", "duration_s": 4, "seed": 5}, "POST", key=key)
+    assert status == 202
+    job_id = json.loads(body)["id"]
+    ray.kill(_replica("KinoraApi"), no_restart=True)  # Serve starts a new ingress replica
+    done = _poll(base, job_id, key, {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done
+
+
+def test_a_generator_killed_mid_request_never_leaves_a_job_running(demo_run, serve_app):
+    import ray
+
+    base, key = serve_app.public_base_url, _key(serve_app)
+    status, body = _call(f"{base}/v1/generations", {"prompt": "A slow river", "duration_s": 8, "seed": 9}, "POST", key=key)
+    assert status == 202
+    job_id = json.loads(body)["id"]
+    _poll(base, job_id, key, {"running"}, timeout=30)
+    time.sleep(0.3)
+    ray.kill(_replica("VideoGenerator"), no_restart=True)
+    done = _poll(base, job_id, key, {"succeeded", "failed"}, timeout=180)
+    assert done["status"] in {"succeeded", "failed"}
+    if done["status"] == "failed":
+        assert done["reason"]

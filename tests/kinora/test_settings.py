@@ -34,13 +34,12 @@ def test_local_preset_needs_a_checkpoint_dir():
         Settings(generation={"preset": "local"})
 
 
-def test_production_refuses_dev_ca_and_open_api(tmp_path):
+def test_production_refuses_the_dev_ca(tmp_path):
     with pytest.raises(ValidationError, match="chain_path"):
-        Settings(home=tmp_path, environment="production", serve={"api_keys": ["k" * 32]})
+        Settings(home=tmp_path, environment="production")
 
 
-def test_redacted_hides_keys_and_passwords(tmp_path):
-    s = Settings(home=tmp_path, serve={"api_keys": ["secret-key-42"]},
-                 store={"database_url": "postgresql+psycopg://kin:hunter2@db/kinora"})
+def test_redacted_hides_passwords(tmp_path):
+    s = Settings(home=tmp_path, store={"database_url": "postgresql+psycopg://kin:hunter2@db/kinora"})
     red = s.redacted()
-    assert "secret-key-42" not in str(red) and "hunter2" not in str(red)
+    assert "hunter2" not in str(red) and "kin:***@db" in red["store"]["database_url"]
