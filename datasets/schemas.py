@@ -24,10 +24,13 @@ GENERATIONS = pa.schema(
         pa.field("model_version", pa.string()),
         pa.field("seed", pa.int64()),
         pa.field("duration_s", pa.float64()),
+        pa.field("device", pa.string()),  # where the clip was generated ("cpu", "cuda:0")
         pa.field("consent_s", pa.float64()),
         pa.field("rights_s", pa.float64()),
-        pa.field("generate_s", pa.float64()),
+        pa.field("queue_s", pa.float64()),  # waiting for the generator (incl. batching), from the caller's side
+        pa.field("generate_s", pa.float64()),  # the pipeline call (a batch's, when batched)
         pa.field("stamp_s", pa.float64()),
+        pa.field("mux_s", pa.float64()),  # H.264 + AAC encode, part of stamp_s
         pa.field("publish_s", pa.float64()),
         pa.field("ts", TS, nullable=False),
     ]

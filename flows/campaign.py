@@ -103,9 +103,9 @@ def _transient(task, task_run, state) -> bool:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
 def generate_clip(spec: GenerationSpec, settings: Settings):
     """Generate the clip on the Serve generator deployment (retried: it crosses the network)."""
-    from serving.runtime import generator_handle
+    from serving.runtime import generate_clip as generate_on_serve
 
-    return generator_handle(settings).generate.remote(generation.clip_request(spec)).result()
+    return generate_on_serve(settings, generation.clip_request(spec))
 
 
 @task(cache_policy=NO_CACHE)
@@ -175,10 +175,8 @@ class _Run:
                                   seconds=self.seconds[spec.request_id])
 
     def published(self, spec, video, clip, stamped, admission: Admission) -> None:
-        secs = self.seconds[spec.request_id]
-        secs["generate"], secs["stamp"] = clip.timings.get("pipeline", 0.0), stamped.seconds
         generation.record_published(lake=self.stores.lake, spec=spec, video=video, clip=clip, stamped=stamped,
-                                    admission=admission, seconds=secs)
+                                    admission=admission, seconds=self.seconds[spec.request_id])
         if video.already_published:  # a concurrent run got there first
             self.summary.already_published += 1
         else:
@@ -264,7 +262,7 @@ def _publish(admitted: list, clips: list, stamped: list, run: _Run, stores: Stor
                 run.published(spec, video, clip, stamp, admission)
 
 
-@flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=16))  # generation is bounded by campaign.max_workers
 def campaign(campaign_file: str) -> CampaignSummary:
     """Make every allowed video of a campaign file and publish it, stamped; record each refusal with its reason."""
     from kinora.provenance.certs import load_signer_material

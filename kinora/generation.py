@@ -203,16 +203,17 @@ def fail(*, conn: sa.Connection, spec: GenerationSpec, reason: str) -> None:
 def record_outcome(
     *, lake: Lake, spec: GenerationSpec, status: str, reason: str | None, seconds: dict[str, float],
     video: PublishedVideo | None = None, model_family: str | None = None, model_version: str | None = None,
-    c2pa_state: str | None = None, cameo_count: int = 0,
+    c2pa_state: str | None = None, cameo_count: int = 0, device: str | None = None,
 ) -> None:
     """Write the request's outcome (and the video, when published) to the lake."""
     now = utcnow()
     lake.append("generations", [dict(
         request_id=spec.request_id, campaign_id=spec.campaign_id, requester_id=spec.requester_id, source=spec.source,
         status=status, reason=reason, video_id=video.video_id if video else None, model_family=model_family,
-        model_version=model_version, seed=spec.seed, duration_s=spec.duration_s,
-        consent_s=seconds.get("consent"), rights_s=seconds.get("rights"), generate_s=seconds.get("generate"),
-        stamp_s=seconds.get("stamp"), publish_s=seconds.get("publish"), ts=now,
+        model_version=model_version, seed=spec.seed, duration_s=spec.duration_s, device=device,
+        consent_s=seconds.get("consent"), rights_s=seconds.get("rights"), queue_s=seconds.get("queue"),
+        generate_s=seconds.get("generate"), stamp_s=seconds.get("stamp"), mux_s=seconds.get("mux"),
+        publish_s=seconds.get("publish"), ts=now,
     )])
     if video is not None and not video.already_published:
         lake.append("videos", [dict(
@@ -226,12 +227,26 @@ def record_outcome(
 def record_published(
     *, lake: Lake, spec: GenerationSpec, video: PublishedVideo, clip, stamped, admission: Admission, seconds: dict[str, float]
 ) -> None:
-    """Record a published request: its outcome with stage seconds, and the video row."""
+    """Record a published request: its outcome with stage seconds, and the video row.
+
+    ``seconds`` holds what the caller measured (consent, rights, publish); the clip and the stamp
+    add their own: queue (waiting for the generator), generate (the pipeline), stamp and mux.
+    """
+    seconds = {**seconds, "generate": clip.timings.get("pipeline"), "queue": clip.timings.get("queue"),
+               "stamp": stamped.seconds, "mux": stamped.timings.get("mux")}
     record_outcome(
         lake=lake, spec=spec, status="published", reason=None, seconds=seconds, video=video,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=stamped.c2pa_state,
-        cameo_count=len(admission.consent.grants),
+        cameo_count=len(admission.consent.grants), device=clip.device,
     )
+
+
+def note_call_time(clip, wall_s: float):
+    """Record the caller's wall time of the generator call; what the pipeline did not take was queueing."""
+    busy = clip.timings.get("pipeline", 0.0) + clip.timings.get("postprocess", 0.0)
+    clip.timings["call"] = wall_s
+    clip.timings["queue"] = max(0.0, wall_s - busy)
+    return clip
 
 
 def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) -> None:

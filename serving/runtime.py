@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 
 # Read by Ray at import, so set before it. A CPU replica busy generating answers the router's
 # queue-length probe slowly on shared cores; the 0.1 s default then floods the log with
@@ -72,6 +74,23 @@ def start_serve(settings: Settings) -> None:
 
 def generator_handle(settings: Settings) -> DeploymentHandle:
     return serve.get_deployment_handle("VideoGenerator", app_name=settings.serve.app_name)
+
+
+_call_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def generate_clip(settings: Settings, request):
+    """Generate one clip on the Serve deployment, blocking, at most ``campaign.max_workers`` at once per process.
+
+    The bound keeps one campaign from flooding the generator's queue; Serve batches what arrives together.
+    """
+    from kinora.generation import note_call_time
+
+    slots = _call_slots.setdefault(settings.campaign.max_workers, threading.BoundedSemaphore(settings.campaign.max_workers))
+    with slots:
+        t0 = time.perf_counter()
+        clip = generator_handle(settings).generate.remote(request).result()
+        return note_call_time(clip, time.perf_counter() - t0)
 
 
 def shutdown() -> None:

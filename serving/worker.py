@@ -112,11 +112,9 @@ class JobWorker:
         seconds = dict(admission.seconds)
         try:
             t0 = time.perf_counter()
-            clip = await self._generate_with_retries(spec)
-            seconds["generate"] = time.perf_counter() - t0
+            clip = generation.note_call_time(await self._generate_with_retries(spec), time.perf_counter() - t0)
             stamped = await asyncio.to_thread(stamp_request, clip, spec=spec, admission=admission, media=self.stores.media,
                                               material=self.material, settings=self.settings)
-            seconds["stamp"] = stamped.seconds
             t0 = time.perf_counter()
             video = await asyncio.to_thread(self._publish, spec, stamped)
             seconds["publish"] = time.perf_counter() - t0

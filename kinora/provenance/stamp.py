@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kinora.ids import stable_id
@@ -40,6 +40,7 @@ class StampedVideo:
     claim_generator: str | None
     visible_mark: str
     seconds: float = 0.0  # wall time of the whole stamp: mark, encode, sign, check, store
+    timings: dict = field(default_factory=dict)  # seconds: mark, mux (H.264+AAC encode), sign, check, store
 
     def provenance_summary(self) -> dict:
         return {
@@ -64,12 +65,21 @@ def stamp_clip(
 ) -> StampedVideo:
     """Watermark, encode, sign and store ``clip``; return where it lies and what it carries."""
     t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    lap = time.perf_counter()
+
+    def split(name: str) -> None:
+        nonlocal lap
+        now = time.perf_counter()
+        timings[name], lap = now - lap, now
+
     video_id = stable_id("vid", request_id)
     day = utcnow().strftime("%Y/%m/%d")
     media_key, thumb_key = f"videos/{day}/{video_id}.mp4", f"thumbnails/{day}/{video_id}.jpg"
     frames = apply_visible_watermark(clip.frames, handle=creator_handle, fps=clip.fps, settings=settings.provenance)
     mark = plan_visible_watermark(len(frames), frames.shape[1], frames.shape[2], handle=creator_handle, fps=clip.fps,
                                   settings=settings.provenance).text
+    split("mark")
     assertion = KinoraAssertion(
         model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
         request_id=request_id, consent_hash=consent_hash, rights_hash=rights_hash,
@@ -78,8 +88,10 @@ def stamp_clip(
     with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".stamp-") as tmp:
         raw, signed, thumb = Path(tmp) / "raw.mp4", Path(tmp) / "signed.mp4", Path(tmp) / "thumb.jpg"
         encode_mp4(frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate, out_path=raw, settings=settings.media)
+        split("mux")
         sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
                  claim_generator=settings.provenance.claim_generator)
+        split("sign")
         report = read_manifest(signed, trust_anchors_pem=material.root_pem)
         if not report.present or report.validation_state not in {"Valid", "Trusted"}:
             raise StampError(f"signed file does not validate: {report.validation_state} {report.errors}")
@@ -87,10 +99,11 @@ def stamp_clip(
         digest = hashlib.sha256(signed.read_bytes()).hexdigest()
         media.put_file(signed, media_key)
         media.put_file(thumb, thumb_key)
+        split("check_and_store")
     return StampedVideo(
         video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
-        claim_generator=report.claim_generator, visible_mark=mark,
+        claim_generator=report.claim_generator, visible_mark=mark, seconds=time.perf_counter() - t0, timings=timings,
     )
 
 

@@ -278,6 +278,7 @@ class LTX2Generator:
                     model_family=self.family,
                     model_version=self.model_version,
                     timings={"pipeline": pipeline_s, "postprocess": time.perf_counter() - start},
+                    device=str(self.device),
                 )
             )
         return clips

@@ -49,6 +49,7 @@ class Clip:
     model_family: str
     model_version: str  # e.g. "ltx2-tiny-random" or the checkpoint folder's name and hash
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline phase
+    device: str = "cpu"  # where it was generated, e.g. "cuda:0"
 
     @property
     def duration_s(self) -> float:

@@ -89,6 +89,15 @@ def test_the_lake_feeds_the_dashboard(demo_run, serve_app):
     funnel = metrics.query(con, metrics.CAMPAIGN_FUNNEL, start=now - timedelta(days=1), end=now + timedelta(days=1),
                            campaigns=["demo-launch"]).to_dicts()[0]
     assert (funnel["requested"], funnel["blocked_consent"], funnel["blocked_rights"], funnel["published"]) == (11, 2, 1, 8)
+    import duckdb
+
+    rows = duckdb.sql(
+        f"SELECT device, queue_s, generate_s, mux_s, stamp_s FROM read_parquet('{serve_app.lake_dir}/generations/*/*.parquet', "
+        "union_by_name = true) WHERE campaign_id = 'demo-launch' AND status = 'published'"
+    ).fetchall()
+    assert len(rows) >= 8
+    for device, queue_s, generate_s, mux_s, stamp_s in rows:
+        assert device == "cpu" and queue_s >= 0 and generate_s > 0 and 0 < mux_s < stamp_s
     window = dict(start=now - timedelta(days=1), end=now + timedelta(days=1), campaigns=[])
     for row in metrics.query(con, metrics.STAGE_SECONDS, **window).to_dicts():  # the campaign and the API request
         assert all(row[k] is not None and row[k] >= 0 for k in ("consent_s", "rights_s", "generate_s", "stamp_s", "publish_s")), row
@@ -127,11 +136,12 @@ def _call(url, body=None, method="GET", key=None):
         return exc.code, exc.read()
 
 
-def _key(settings, user="alice"):
+def _key(settings, user="alice", **kw):
     from kinora.auth import create_key
 
+    kw = {"per_day": 1000, "max_concurrent": 50} | kw
     with Stores.open(settings).engine.begin() as conn:
-        return create_key(conn=conn, user_handle=user, name="e2e", per_day=1000, max_concurrent=50)[1]
+        return create_key(conn=conn, user_handle=user, name="e2e", **kw)[1]
 
 
 def test_http_errors_through_serve(demo_run, serve_app):
@@ -147,6 +157,13 @@ def test_http_errors_through_serve(demo_run, serve_app):
     assert status == 403
     out = json.loads(body)
     assert out["status"] == "blocked" and out["stage"] == "consent" and "only_me" in out["reason"]
+    reader = _key(serve_app, scopes=["videos:read"])
+    status, body = _call(f"{base}/v1/generations", {"prompt": "hi"}, "POST", key=reader)
+    assert status == 403 and "generations:write" in json.loads(body)["detail"]
+    one_a_day = _key(serve_app, per_day=1)
+    assert _call(f"{base}/v1/generations", {"prompt": "Glimmer Cola ad"}, "POST", key=one_a_day)[0] == 403  # refusals count
+    status, body = _call(f"{base}/v1/generations", {"prompt": "A field of tulips"}, "POST", key=one_a_day)
+    assert status == 429 and "daily quota" in json.loads(body)["detail"]
     video_url = demo_run.api["final"]["video"]["url"]
     assert _call(video_url)[0] == 401
     status, body = _call(video_url, key=key)

@@ -47,3 +47,19 @@ def test_revocation_during_generation_blocks_publishing(seeded, settings):
         job = job_store.get_job(conn=conn, job_id="req_t2")
         assert catalog.get_video(conn=conn, video_id="vid_t2") is None
     assert job.status == "blocked" and "revoked" in job.reason
+
+
+def test_stamp_reports_its_own_timings(tmp_path, settings, tiny_generator):
+    from kinora.provenance.certs import load_signer_material
+    from kinora.provenance.stamp import stamp_clip
+    from kinora.stores.media import MediaStore
+    from models.generation.types import ClipRequest
+
+    clip = tiny_generator.generate([ClipRequest(prompt="a test", width=256, height=256, duration_s=1.0, seed=1)])[0]
+    stamped = stamp_clip(clip, request_id="req_t3", creator_handle="alice", title="a test", consent_hash="a" * 64,
+                         rights_hash="b" * 64, media=MediaStore(tmp_path / "media"),
+                         material=load_signer_material(settings.provenance, settings.cert_dir), settings=settings)
+    assert set(stamped.timings) == {"mark", "mux", "sign", "check_and_store"}
+    assert 0 < stamped.timings["mux"] < stamped.seconds
+    assert sum(stamped.timings.values()) <= stamped.seconds + 1e-6
+    assert (tmp_path / "media" / stamped.media_key).is_file()
