@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from kinora.cli import app
 
 COMMANDS = [[], ["demo"], ["seed"], ["serve"], ["dashboard"], ["verify"], ["settings"], ["campaign"], ["campaign", "run"],
-            ["rights"], ["rights", "import"], ["db"], ["db", "migrate"]]
+            ["rights"], ["rights", "import"], ["db"], ["db", "migrate"], ["keys"], ["keys", "create"], ["keys", "list"],
+            ["keys", "revoke"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "kinora")
@@ -45,3 +46,20 @@ def test_bad_setting_is_one_line(monkeypatch):
     result = CliRunner().invoke(app, ["settings"])
     assert result.exit_code == 2
     assert "generation.fps" in result.output
+
+
+def test_keys_create_list_revoke(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINORA_HOME", str(tmp_path / "h"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["seed"]).exit_code == 0
+    created = runner.invoke(app, ["keys", "create", "--user", "alice", "--per-day", "5"])
+    assert created.exit_code == 0
+    key_id, secret = created.output.split()[1], created.output.splitlines()[1]
+    assert secret.startswith("kin_") and len(secret) > 40
+    listed = runner.invoke(app, ["keys", "list"]).output
+    assert key_id in listed and secret not in listed and "5/day" in listed
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    again = runner.invoke(app, ["keys", "revoke", key_id])
+    assert again.exit_code == 2 and "no active key" in again.output
+    bad = runner.invoke(app, ["keys", "create", "--user", "alice", "--scope", "root"])
+    assert bad.exit_code == 2 and "unknown scopes" in bad.output

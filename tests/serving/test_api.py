@@ -118,6 +118,9 @@ def test_idempotency_key_returns_the_same_job(env):
         ({"prompt": "hi", "colour": "red"}, "colour"),
         ({"prompt": "hi", "fps": 30}, "fps"),
         ({"prompt": "hi", "cameos": ["c"] * 17}, "cameos"),
+        # nothing in a request can point the server at a model or a path: only settings do
+        ({"prompt": "hi", "model": "ltx2"}, "model"),
+        ({"prompt": "hi", "checkpoint_dir": "/etc"}, "checkpoint_dir"),
     ],
 )
 def test_malformed_bodies_get_422_naming_the_field(env, body, field):
