@@ -101,11 +101,11 @@ def _transient(task, task_run, state) -> bool:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
-def generate_clip(spec: GenerationSpec, settings: Settings):
+def generate_clip(spec: GenerationSpec, stores: Stores, settings: Settings):
     """Generate the clip on the Serve generator deployment (retried: it crosses the network)."""
     from serving.runtime import generate_clip as generate_on_serve
 
-    return generate_on_serve(settings, generation.clip_request(spec))
+    return generate_on_serve(settings, generation.clip_request(spec, stores.media))
 
 
 @task(cache_policy=NO_CACHE)
@@ -219,10 +219,10 @@ def _admit(chunk: list[GenerationSpec], run: _Run, stores: Stores, settings: Set
     return admitted
 
 
-def _generate(admitted: list, run: _Run, settings: Settings) -> list:
+def _generate(admitted: list, run: _Run, stores: Stores, settings: Settings) -> list:
     """All clips of the chunk at once, so Serve can batch them; a failure costs one request."""
     with run.stage("generate"):
-        futures = generate_clip.map([spec for spec, _ in admitted], settings=unmapped(settings))
+        futures = generate_clip.map([spec for spec, _ in admitted], stores=unmapped(stores), settings=unmapped(settings))
         clips = []
         for (spec, _), fut in zip(admitted, futures):
             try:
@@ -283,7 +283,7 @@ def campaign(campaign_file: str) -> CampaignSummary:
 
     for chunk in _chunks(todo, settings.campaign.chunk_size):
         admitted = _admit(chunk, run, stores, settings)
-        clips = _generate(admitted, run, settings)
+        clips = _generate(admitted, run, stores, settings)
         stamped = _stamp(admitted, clips, run, stores, settings, material)
         _publish(admitted, clips, stamped, run, stores, settings)
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kinora.errors import InputFileError, pydantic_location
-from kinora.generation import GenerationSpec, limit_problems
+from kinora.generation import GenerationSpec, RemixError, limit_problems, resolve_remix
 from kinora.ids import stable_id
 from kinora.settings import GenerationSettings
 from kinora.stores import users as user_store
@@ -46,6 +46,7 @@ class CampaignItem(_CampaignModel):
     fps: int | None = Field(None, gt=0)
     seed: int | None = Field(None, ge=0)
     negative_prompt: str | None = None
+    remix_of: str | None = Field(None, description="Id of a published video to remix.")
 
     @field_validator("cameos")
     @classmethod
@@ -116,6 +117,12 @@ def plan_requests(
         for field, problem in limit_problems(settings, prompt=item.prompt, resolution=resolution, duration_s=duration, fps=fps):
             _raise(path, f"{where}.{field}", problem)
         width, height = (int(x) for x in resolution.split("x"))
+        remix_key, inherited = None, []
+        if item.remix_of:
+            try:
+                remix_key, inherited = resolve_remix(conn=conn, video_id=item.remix_of)
+            except RemixError as exc:
+                _raise(path, f"{where}.remix_of", str(exc))
         base_seed = item.seed if item.seed is not None else d.seed
         for copy in range(item.count):
             specs.append(
@@ -123,8 +130,9 @@ def plan_requests(
                     request_id=stable_id("req", campaign.name, item.id, copy),
                     requester_id=requester.id, requester_handle=requester.handle, prompt=item.prompt,
                     negative_prompt=item.negative_prompt if item.negative_prompt is not None else d.negative_prompt,
-                    cameos=item.cameos, width=width, height=height, duration_s=duration, fps=fps,
-                    seed=base_seed + copy, campaign_id=campaign.name, source="campaign",
+                    cameos=list(dict.fromkeys(item.cameos + inherited)), width=width, height=height,
+                    duration_s=duration, fps=fps, seed=base_seed + copy, campaign_id=campaign.name, source="campaign",
+                    remix_of=item.remix_of, remix_media_key=remix_key,
                 )
             )
     return specs

@@ -45,6 +45,8 @@ class GenerationSpec(BaseModel):
     seed: int = Field(ge=0, lt=2**63)
     campaign_id: str | None = None
     source: Literal["campaign", "api"] = "campaign"
+    remix_of: str | None = Field(None, description="Published video this one remixes.")
+    remix_media_key: str | None = Field(None, description="Media key of the parent's MP4 (resolved when the request is made).")
 
     def params(self) -> dict:
         return self.model_dump(exclude={"request_id", "requester_id", "prompt", "campaign_id"})
@@ -89,6 +91,28 @@ def limit_problems(
     if fps != settings.fps:
         problems.append(("fps", f"{fps} fps is not offered; this platform generates at {settings.fps} fps"))
     return problems
+
+
+class RemixError(LookupError):
+    """The remix source is not a published video."""
+
+
+def resolve_remix(*, conn: sa.Connection, video_id: str) -> tuple[str, list[str]]:
+    """Return the parent's media key and the handles of the cameos it shows.
+
+    A remix inherits its parent's cameos: their consent is checked for the remixer as if the
+    remixer had named them.
+    """
+    from kinora.stores import cameos as cameo_store
+
+    parent = catalog.get_video(conn=conn, video_id=video_id)
+    if parent is None or parent.published_at is None or parent.unpublished_at is not None:
+        raise RemixError(f"no published video {video_id} to remix")
+    handles = []
+    for cameo_id in parent.cameo_ids:
+        cameo = cameo_store.get_cameo(conn=conn, cameo_id=cameo_id)
+        handles.append(cameo.handle if cameo else cameo_id)
+    return parent.media_key, handles
 
 
 def register(*, conn: sa.Connection, spec: GenerationSpec) -> bool:
@@ -260,11 +284,32 @@ def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) 
     lake.append("decisions", rows)
 
 
-def clip_request(spec: GenerationSpec) -> "ClipRequest":  # noqa: F821 - models.generation.types
-    """The model-facing part of a spec (no ids, no people)."""
+def clip_request(spec: GenerationSpec, media: "MediaStore | None" = None) -> "ClipRequest":  # noqa: F821
+    """The model-facing part of a spec (no ids, no people).
+
+    A remix is conditioned on its parent's first frame (image-to-video from the parent's opening
+    shot, under the new prompt); ``media`` is needed to read it.
+    """
     from models.generation.types import ClipRequest
 
+    reference = None
+    if spec.remix_media_key:
+        if media is None:
+            raise ValueError("a remix needs the media store to read its parent")
+        reference = _first_frame(media.path(spec.remix_media_key), spec.width, spec.height)
     return ClipRequest(
         prompt=spec.prompt, negative_prompt=spec.negative_prompt, width=spec.width, height=spec.height,
-        duration_s=spec.duration_s, fps=spec.fps, seed=spec.seed,
+        duration_s=spec.duration_s, fps=spec.fps, seed=spec.seed, reference_image=reference,
     )
+
+
+def _first_frame(path, width: int, height: int):
+    import numpy as np
+    from PIL import Image
+
+    from models.media import read_frames
+
+    frame = read_frames(path)[0]
+    if frame.shape[:2] != (height, width):
+        frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC))
+    return frame

@@ -49,6 +49,7 @@ class GenerationCreate(BaseModel):
     resolution: str | None = Field(None, pattern=r"^\d+x\d+$", description="WIDTHxHEIGHT from the allowed list.")
     fps: int | None = Field(None, gt=0, le=60)
     seed: int | None = Field(None, ge=0, lt=2**63)
+    remix_of: str | None = Field(None, max_length=40, description="Id of a published video to remix; its cameos' consent is checked too.")
 
 
 class ProvenanceSummary(BaseModel):
@@ -176,17 +177,24 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         handle = (body.requester or who.user_handle).lstrip("@")
         if handle != who.user_handle:
             who.require("generations:act_as")
+        remix_key, inherited = None, []
         with stores.engine.connect() as conn:
             requester = user_store.get_user_by_handle(conn=conn, handle=handle)
+            if body.remix_of:
+                try:
+                    remix_key, inherited = generation.resolve_remix(conn=conn, video_id=body.remix_of)
+                except generation.RemixError as exc:
+                    raise _field_errors([("remix_of", str(exc))]) from None
         if requester is None:
             raise _field_errors([("requester", f"unknown user @{handle}")])
+        cameos = list(dict.fromkeys([c.lstrip("@") for c in body.cameos] + inherited))
         width, height = (int(x) for x in resolution.split("x"))
         request_id = stable_id("req", "api", who.key_id, idempotency_key) if idempotency_key else new_id("req")
         return generation.GenerationSpec(
             request_id=request_id, requester_id=requester.id, requester_handle=requester.handle, prompt=body.prompt,
-            negative_prompt=body.negative_prompt, cameos=[c.lstrip("@") for c in body.cameos], width=width, height=height,
+            negative_prompt=body.negative_prompt, cameos=cameos, width=width, height=height,
             duration_s=body.duration_s, fps=fps, seed=body.seed if body.seed is not None else secrets.randbelow(2**31),
-            source="api",
+            source="api", remix_of=body.remix_of, remix_media_key=remix_key,
         )
 
     def register_and_admit(spec: generation.GenerationSpec, who: auth.Principal):

@@ -135,7 +135,8 @@ class JobWorker:
         attempts = self.settings.serve.max_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return await self.generate(generation.clip_request(spec))
+                request = await asyncio.to_thread(generation.clip_request, spec, self.stores.media)
+                return await self.generate(request)
             except self.transient as exc:
                 if attempt == attempts:
                     raise

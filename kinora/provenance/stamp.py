@@ -62,8 +62,12 @@ def stamp_clip(
     media: MediaStore,
     material: SignerMaterial,
     settings: Settings,
+    parent: Path | None = None,
 ) -> StampedVideo:
-    """Watermark, encode, sign and store ``clip``; return where it lies and what it carries."""
+    """Watermark, encode, sign and store ``clip``; return where it lies and what it carries.
+
+    ``parent``: for a remix, the parent MP4, recorded as an ingredient with a ``c2pa.edited`` action.
+    """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     lap = time.perf_counter()
@@ -90,7 +94,7 @@ def stamp_clip(
         encode_mp4(frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate, out_path=raw, settings=settings.media)
         split("mux")
         sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
-                 claim_generator=settings.provenance.claim_generator)
+                 claim_generator=settings.provenance.claim_generator, parent=parent)
         split("sign")
         report = read_manifest(signed, trust_anchors_pem=material.root_pem)
         if not report.present or report.validation_state not in {"Valid", "Trusted"}:
@@ -113,4 +117,5 @@ def stamp_request(clip: Clip, *, spec, admission, media: MediaStore, material: S
         clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
         consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=media,
         material=material, settings=settings,
+        parent=media.path(spec.remix_media_key) if spec.remix_media_key else None,
     )

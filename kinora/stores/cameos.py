@@ -31,6 +31,10 @@ def upsert_cameo(
     return False
 
 
+def get_cameo(*, conn: sa.Connection, cameo_id: str) -> sa.Row | None:
+    return conn.execute(sa.select(cameos).where(cameos.c.id == cameo_id)).first()
+
+
 def get_cameo_by_handle(*, conn: sa.Connection, handle: str) -> sa.Row | None:
     return conn.execute(sa.select(cameos).where(cameos.c.handle == handle.lstrip("@"))).first()
 

@@ -62,3 +62,11 @@ def test_unknown_requester(tmp_path, seeded, settings):
     f.write_text("name: x\nrequester: nobody\nitems:\n  - {id: a, prompt: hi}\n")
     with pytest.raises(InputFileError, match="requester: unknown user @nobody"):
         _plan(seeded, settings, f)
+
+
+def test_remix_of_an_unknown_video_is_named(tmp_path, seeded, settings):
+    f = tmp_path / "c.yaml"
+    f.write_text("name: x\nrequester: studio\nitems:\n  - {id: a, prompt: hi, remix_of: vid_missing}\n")
+    with pytest.raises(InputFileError) as exc:
+        _plan(seeded, settings, f)
+    assert str(exc.value) == f"{f}: items[0].remix_of: no published video vid_missing to remix"

@@ -279,3 +279,40 @@ def test_healthz_needs_no_key_and_openapi_documents_errors(env):
     assert {"202", "401", "403", "422", "429"} <= set(post)
     assert {"401", "404", "409"} <= set(spec["paths"]["/v1/generations/{job_id}"]["delete"]["responses"])
     assert "/v1/videos/{video_id}" in spec["paths"]
+
+
+def test_remix_records_its_parent_and_inherits_cameo_consent(env):
+    from kinora.provenance.c2pa_manifest import read_manifest
+    from kinora.provenance.certs import load_signer_material
+    from kinora.stores import cameos as cameo_store
+    from models.media import read_frames
+
+    c = env.client
+    parent = _wait(c, c.post("/v1/generations", json={"prompt": "@alice waving", "cameos": ["alice"], "duration_s": 1,
+                                                       "seed": 4}).json()["id"])
+    assert parent["status"] == "succeeded"
+    pid = parent["video"]["id"]
+    bob = _key(env.stores, user="bob")
+    remix = _wait(c, c.post("/v1/generations", json={"prompt": "now it snows", "remix_of": pid, "duration_s": 1, "seed": 4},
+                            headers=_auth(bob)).json()["id"], headers=_auth(bob))
+    assert remix["status"] == "succeeded", remix
+    from kinora.stores import catalog
+
+    with env.stores.engine.connect() as conn:
+        child = catalog.get_video(conn=conn, video_id=remix["video"]["id"])
+        mother = catalog.get_video(conn=conn, video_id=pid)
+    assert child.cameo_ids == ["cam_alice"]  # the remix shows alice too, so her consent was checked for bob
+    root = load_signer_material(env.settings.provenance, env.settings.cert_dir).root_pem
+    report = read_manifest(env.stores.media.path(child.media_key), trust_anchors_pem=root)
+    assert report.validation_state == "Trusted"
+    assert "c2pa.edited" in report.actions and len(report.ingredients) == 1
+    a = read_frames(env.stores.media.path(child.media_key))
+    b = read_frames(env.stores.media.path(mother.media_key))
+    assert a.shape == b.shape and not (a == b).all()
+    # alice withdraws: nobody may remix the video that shows her
+    with env.stores.engine.begin() as conn:
+        cameo_store.revoke_cameo(conn=conn, cameo_id="cam_alice")
+    r = c.post("/v1/generations", json={"prompt": "again", "remix_of": pid, "duration_s": 1}, headers=_auth(bob))
+    assert r.status_code == 403 and "@alice" in r.json()["reason"] and "revoked" in r.json()["reason"]
+    r = c.post("/v1/generations", json={"prompt": "again", "remix_of": "vid_nope", "duration_s": 1})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "remix_of"
