@@ -30,7 +30,7 @@ from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 
 from kinora.settings import GenerationSettings
 from models.generation.ltx2_tiny import build_tiny_ltx2_components
-from models.generation.types import Clip, ClipRequest
+from models.generation.types import Clip, ClipRequest, check_request
 
 logger = logging.getLogger(__name__)
 
@@ -127,49 +127,7 @@ class LTX2Generator:
     # -- 1. check inputs ---------------------------------------------------------------------------
     def check_inputs(self, request: ClipRequest) -> None:
         """Raise ``ValueError`` naming the field if ``request`` cannot be honoured as asked."""
-        s = self.settings
-        if not request.prompt or not request.prompt.strip():
-            raise ValueError("prompt is empty: describe the clip to generate")
-        if len(request.prompt) > s.max_prompt_chars:
-            raise ValueError(f"prompt has {len(request.prompt)} characters; the limit is {s.max_prompt_chars}")
-        if len(request.negative_prompt) > s.max_prompt_chars:
-            raise ValueError(
-                f"negative_prompt has {len(request.negative_prompt)} characters; the limit is {s.max_prompt_chars}"
-            )
-
-        resolution = f"{request.width}x{request.height}"
-        if resolution not in s.resolutions:
-            raise ValueError(f"resolution (width x height) {resolution} is not one of the allowed {s.resolutions}")
-        if request.width % self.spatial_multiple or request.height % self.spatial_multiple:
-            raise ValueError(
-                f"resolution (width x height) {resolution}: width and height must be multiples of "
-                f"{self.spatial_multiple}"
-            )
-
-        if not s.min_duration_s <= request.duration_s <= s.max_duration_s:
-            raise ValueError(
-                f"duration_s {request.duration_s} is outside [{s.min_duration_s}, {s.max_duration_s}] seconds"
-            )
-        if request.fps != s.fps:
-            raise ValueError(f"fps {request.fps} is not supported; this deployment generates at {s.fps} fps")
-        if request.num_frames < 1:
-            raise ValueError(f"duration_s {request.duration_s} at fps {request.fps} gives no frames")
-
-        if request.num_inference_steps is not None and not 1 <= request.num_inference_steps <= 200:
-            raise ValueError(f"num_inference_steps {request.num_inference_steps} is outside [1, 200]")
-        if not 0 <= request.seed < 2**63:
-            raise ValueError(f"seed {request.seed} is outside [0, 2**63)")
-
-        image = request.reference_image
-        if image is not None:
-            if not isinstance(image, np.ndarray):
-                raise ValueError(f"reference_image must be a numpy array, got {type(image).__name__}")
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(
-                    f"reference_image must be uint8 [H, W, 3] RGB, got {image.dtype} with shape {image.shape}"
-                )
-            if min(image.shape[:2]) < 2:
-                raise ValueError(f"reference_image of shape {image.shape} is too small (H and W must be >= 2)")
+        check_request(request, self.settings, spatial_multiple=self.spatial_multiple)
 
     # -- 2. generate -------------------------------------------------------------------------------
     def generate(self, requests: list[ClipRequest], generator: list[torch.Generator] | None = None) -> list[Clip]:
