@@ -13,9 +13,9 @@ alternates (drift on shared cores hits every mode alike):
   client submits its next job when the last one succeeded). A job is consent and rights checks,
   generation, stamping (visible watermark, MP4 encode, C2PA signing and its check) and publishing.
   Figures: videos/s, p50 and p99 of submit-to-succeeded latency as the client saw it.
-* Direct: ``LTX2Generator.generate([request])`` in one plain process (no Ray, no Serve; spawned
-  at the niceness Ray gives its workers, so other load on a shared machine weighs on both alike),
-  one at a time (the baseline), and in batches of ``max_batch_size``.
+* Direct: ``LTX2Generator.generate([request])`` in a plain process (no Ray, no Serve; spawned at
+  the niceness Ray gives its workers, so other load on a shared machine weighs on both alike),
+  one at a time (the baseline), and in batches of ``max_batch_size`` in a second such process.
 * Generator only, through a ``DeploymentHandle`` (``.generate.remote(ClipRequest)``): at
   concurrency 1 against direct (the Serve overhead), and at concurrency 16 batching against
   ``max_batch_size=1`` (the batching gain).
@@ -32,9 +32,12 @@ Definitions (also in the JSON):
   max_batch_size=1 deployment.
 
 Allocator: every process gets THP_MEM_ALLOC_ENABLE=1 (``--no-torch-thp`` to turn off). Without
-it, a process's single-clip speed on CPU depended on its allocation history (a fresh process ran
-~0.25 s, the same process after one batch of 8 ~0.15 s), which made the processes compared here
-differ by up to 40% for reasons that are neither Serve nor batching.
+it, a process's single-clip speed on CPU depended on its allocation history (measured on 2 shared
+cores: a fresh process ran ~0.25 s, the same process after one batch of 8 ~0.15 s), which made the
+processes compared here differ by up to 40% for reasons that are neither Serve nor batching. With
+it, a process that had run batches was still at times 3-16% faster at single clips than one that
+had not, so the single-clip baseline process runs single clips only, as the max_batch_size=1
+replica does, and batches run in a second process.
 
 Random tiny weights: this measures serving, batching and stamping plumbing, not a real model.
 Realistic-size presets need a GPU machine and are not implemented (``--preset`` other than
@@ -71,7 +74,7 @@ THREADS = 1  # torch intra-op threads per generator (1 was fastest on 2 shared c
 CONCURRENCY = (1, 4, 16)  # HTTP client concurrency levels
 HTTP_JOBS = 16  # HTTP jobs per concurrency level per round (at least one per client)
 OVERHEAD_CALLS = 20  # sequential calls per path per round, interleaved: direct, handle (batching), handle (max_batch_size 1)
-HANDLE_JOBS = 32  # generator requests per batching mode per round, at BATCH_CONCURRENCY
+HANDLE_JOBS = 48  # generator requests per batching mode per round, at BATCH_CONCURRENCY
 BATCH_CONCURRENCY = 16
 ROUNDS = 2  # interleaved rounds; latencies pooled, throughputs as the median of rounds
 POLL_S = 0.05  # HTTP client polling interval
@@ -167,7 +170,6 @@ def make_settings(a: argparse.Namespace, *, home: Path, port: int, app_name: str
     generation = dict(
         device=a.device, num_inference_steps=a.steps, torch_threads=a.threads, resolutions=[a.resolution],
         default_resolution=a.resolution, max_batch_size=mbs, max_ongoing_requests=ongoing, num_gpus=gpus,
-        min_duration_s=min(defaults.min_duration_s, a.duration),
     )
     if a.batch_wait is not None:
         generation["batch_wait_timeout_s"] = a.batch_wait
@@ -344,7 +346,11 @@ class DirectProcess:
         self.timeout = timeout
         self.proc = ctx.Process(target=_direct_worker, args=(child, generation.model_dump_json(), niceness), daemon=True)
         self.proc.start()
+        self.model_version, self.temporal_multiple = None, 8
+
+    def wait_ready(self) -> "DirectProcess":
         _, self.model_version, self.temporal_multiple = self._answer(300)
+        return self
 
     def pipeline_frames(self, frames: int) -> int:
         """Frames the model makes for ``frames`` requested (LTX-2: 8k+1, trimmed afterwards)."""
@@ -447,8 +453,14 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
                          f"{os.environ.get('THP_MEM_ALLOC_ENABLE')!r}: the generators would not be comparable")
     niceness = a.direct_niceness if a.direct_niceness is not None else worker_facts["niceness"]
     log(f"starting the direct generator process (niceness {niceness})")
-    direct_proc = DirectProcess(s_batch.generation, niceness, a.timeout)
+    # Two baseline processes, each with the call history of the replica it is compared with: a process's
+    # single-clip speed on CPU depends on the sizes it allocated before (see the module docstring).
+    direct_proc = DirectProcess(s_batch.generation, niceness, a.timeout)  # single clips only, like max_batch_size=1
     closers.append(direct_proc.close)
+    direct_batch_proc = DirectProcess(s_batch.generation, niceness, a.timeout)  # batches of max_batch_size
+    closers.append(direct_batch_proc.close)
+    direct_proc.wait_ready()
+    direct_batch_proc.wait_ready()
     startup_s = time.perf_counter() - t_start
 
     bench = Bench(a)
@@ -471,7 +483,7 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
         log("warming up: direct, both generator deployments, HTTP")
         t_warm = time.perf_counter()
         bench.direct_single(direct_proc, 2)
-        direct_proc.generate([bench.request("warm") for _ in range(g.max_batch_size)])
+        bench.direct_batched(direct_batch_proc, 2 * g.max_batch_size, g.max_batch_size)
         for h in (h_batch, h_one):
             await bench.handle_sequential(h, 2, "warm")
             await bench.handle_concurrent(h, g.max_batch_size * 2, g.max_batch_size * 2, "warm")
@@ -481,7 +493,7 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
         bench.busy.clear()
 
         res: dict = {"direct": [], "direct_batched": [], "h1_one": [], "h1_batch": [], "c16_batch": [], "c16_one": [],
-                     "sizes_batch": [], "sizes_one": [], **{f"http{c}": [] for c in a.concurrency}}
+                     "sizes_batch": [], "sizes_one": [], "trivial": [], **{f"http{c}": [] for c in a.concurrency}}
 
         async def p_c1() -> None:
             """Direct and both handles call by call, in rotating order: a burst of load hits all three alike."""
@@ -489,13 +501,20 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
             lat: dict[str, list[float]] = {k: [] for k, _ in paths}
             for i in range(a.overhead_calls):
                 for k, handle in paths[i % 3:] + paths[: i % 3]:
-                    lat[k].append(bench.direct_single(direct_proc, 1)[0] if handle is None else await bench.handle_call(handle, k))
+                    if handle is None:
+                        lat[k].extend(bench.direct_single(direct_proc, 1))
+                    else:
+                        lat[k].append(await bench.handle_call(handle, k))
+                req = bench.request("trivial")  # a handle round trip that moves no clip: check_inputs returns None
+                t0 = time.perf_counter()
+                await asyncio.wait_for(h_one.check_inputs.remote(req), a.timeout)
+                res["trivial"].append(time.perf_counter() - t0)
             for k, xs in lat.items():
                 res[k].append(xs)
 
         async def p_direct_batched() -> None:
             n = max(g.max_batch_size, a.handle_jobs // g.max_batch_size * g.max_batch_size)
-            res["direct_batched"].append(bench.direct_batched(direct_proc, n, g.max_batch_size))
+            res["direct_batched"].append(bench.direct_batched(direct_batch_proc, n, g.max_batch_size))
 
         async def p_c16(handle, name: str, sizes: str) -> None:
             before = await batches_so_far(handle)
@@ -523,7 +542,15 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
 
     direct_lat = pooled("direct")
     direct_p50 = median(direct_lat)
+    def busy_rounds(busy: list[float], sizes: list[int]) -> list[float]:
+        out, i = [], 0
+        for n in sizes:
+            out.append(r4(median(busy[i : i + n])))
+            i += n
+        return out
+
     direct = {"generator_busy_p50_s": r4(median(bench.busy["direct"])),
+              "generator_busy_p50_s_rounds": busy_rounds(bench.busy["direct"], [len(xs) for xs in res["direct"]]),
               "videos_per_s": r4(len(direct_lat) / sum(direct_lat)), "p50_s": r4(direct_p50), "p99_s": r4(pct(direct_lat, 99)),
               "n": len(direct_lat), "p50_s_rounds": [r4(median(xs)) for xs in res["direct"]],
               "batched_videos_per_s": r4(median(res["direct_batched"])),
@@ -534,12 +561,15 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
         paired = [h / d for h, d in zip(lat, direct_lat)]  # the call right next to it
         busy = bench.busy[key]
         added = [w - b for w, b in zip(lat, busy)]
-        return {"generator_busy_p50_s": r4(median(busy)), "serve_added_p50_s": r4(median(added)),
+        per_round = [len(xs) for xs in res[key]]
+        return {"generator_busy_p50_s": r4(median(busy)), "generator_busy_p50_s_rounds": busy_rounds(busy, per_round),
+                "serve_added_p50_s": r4(median(added)),
                 "serve_added_pct_of_direct": round(100 * median(added) / direct_p50, 2),
                 "p50_s": r4(median(lat)), "p99_s": r4(pct(lat, 99)), "n": len(lat),
                 "p50_s_rounds": [r4(median(xs)) for xs in res[key]],
                 "overhead_pct": round(100 * (median(lat) - direct_p50) / direct_p50, 2),
-                "overhead_pct_rounds": [round(100 * (median(h) - median(d)) / median(d), 2) for h, d in zip(res[key], res["direct"])],
+                "overhead_pct_rounds": [round(100 * (median(h) - median(d)) / median(d), 2)
+                                        for h, d in zip(res[key], res["direct"])],
                 "paired_median_overhead_pct": round(100 * (median(paired) - 1), 2)}
 
     h_one1, h_batch1 = handle_c1("h1_one"), handle_c1("h1_batch")
@@ -578,28 +608,40 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
         "serve_handle_c1": {"max_batch_size_1": h_one1, "batching": h_batch1},
         "serve_overhead_pct": overhead,
         "serve_overhead_pct_with_batch_window": h_batch1["overhead_pct"],
+        "handle_trivial_call_p50_s": r4(median(res["trivial"])),
         "batching": batching,
     }
     met = {"serve_overhead": overhead <= GOALS["serve_overhead_pct_max"],
            "batching_gain": batching["ratio"] >= GOALS["batching_gain_min"]}
+    notes = []
+    speed = 100 * (h_one1["generator_busy_p50_s"] - direct["generator_busy_p50_s"]) / direct["generator_busy_p50_s"]
+    if abs(speed) > 3:
+        notes.append(f"the max_batch_size=1 replica generated {abs(speed):.1f}% {'slower' if speed > 0 else 'faster'} than the "
+                     f"direct process (p50 generator seconds {h_one1['generator_busy_p50_s']} vs "
+                     f"{direct['generator_busy_p50_s']}): a compute-speed difference between processes, not Serve; "
+                     f"Serve's own time per call was {h_one1['serve_added_p50_s']} s = "
+                     f"{h_one1['serve_added_pct_of_direct']}% of the direct p50")
+    frames = round(a.duration * g.fps)
     setup = {
-        "model": direct_proc.model_version, "direct_process_niceness": niceness,
-        "ray_worker_niceness": worker_facts["niceness"], "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "preset": a.preset, "device": a.device, "dtype": g.dtype, "resolution": a.resolution,
-        "duration_s": a.duration, "frames": round(a.duration * g.fps), "pipeline_frames": direct_proc.pipeline_frames(round(a.duration * g.fps)),
+        "model": direct_proc.model_version, "preset": a.preset, "device": a.device, "dtype": g.dtype,
+        "resolution": a.resolution, "duration_s": a.duration, "frames": frames,
+        "pipeline_frames": direct_proc.pipeline_frames(frames),
         "steps": a.steps, "torch_threads": a.threads, "max_batch_size": g.max_batch_size,
         "max_ongoing_requests": g.max_ongoing_requests, "batch_wait_timeout_s": g.batch_wait_timeout_s,
         "max_inflight_jobs": s_batch.serve.max_inflight_jobs, "num_gpus_per_generator": gpus,
         "concurrency": a.concurrency, "http_jobs_per_level_per_round": {f"c{c}": max(a.http_jobs, c) for c in a.concurrency},
         "overhead_calls_per_round": a.overhead_calls, "handle_jobs_per_round": a.handle_jobs, "rounds": a.rounds,
         "poll_s": a.poll, "quick": a.quick, "percentiles": "nearest rank (p99 is the maximum below 100 samples)",
-        "cpus": os.cpu_count(), "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "python": platform.python_version(),
-        "torch": torch.__version__, "ray": _version("ray"),
+        "direct_process_niceness": niceness, "ray_worker_niceness": worker_facts["niceness"],
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "cpus": os.cpu_count(),
+        "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(), "torch": torch.__version__, "ray": _version("ray"),
         "seconds": {"startup": round(startup_s, 1), "warmup": round(warmup_s, 1), "measure": round(measure_s, 1)},
         "note": "HTTP jobs include consent/rights checks, stamping (visible mark, MP4 encode, C2PA sign and check) and "
                 "publishing; direct and handle paths are generation only. The load client runs in the measuring "
                 "process on the same cores as the servers.",
     }
-    return {"figures": figures, "goals": GOALS, "met": met, "definitions": DEFINITIONS,
+    return {"figures": figures, "goals": GOALS, "met": met, "notes": notes, "definitions": DEFINITIONS,
             "units": {"videos_per_s": "videos/s", "*_s": "seconds", "*_pct": "percent"}, "setup": setup}
 
 
@@ -607,12 +649,14 @@ DEFINITIONS = {
     "http.cN": "closed loop of N clients; latency = POST /v1/generations to the poll that sees 'succeeded' (client clock); "
                "server_p50_s = job updated_at - created_at; videos_per_s = jobs / wall time, median over rounds; "
                "vs_direct = videos_per_s / (1 / direct.p50_s)",
-    "direct": "LTX2Generator.generate([request]) in a plain process (no Ray, no Serve; Ray workers' niceness), one at a "
-              "time, timed in that process; videos_per_s = calls / their total seconds; batched_videos_per_s: pipeline "
-              "calls of max_batch_size",
+    "direct": "LTX2Generator.generate([request]) in a plain process (no Ray, no Serve; Ray workers' niceness) that only "
+              "ever generates single clips, one at a time, timed in that process; videos_per_s = calls / their total "
+              "seconds; batched_videos_per_s: pipeline calls of max_batch_size in a second such process",
     "serve_overhead_pct": "(p50 DeploymentHandle .generate.remote latency - direct p50) / direct p50 * 100, concurrency 1, "
                           "generator deployment with max_batch_size=1 (no batch window to wait out); direct and handle calls "
                           "alternate call by call",
+    "handle_trivial_call_p50_s": "p50 of a handle call to the generator that moves no clip and skips the batch queue "
+                                 "(check_inputs): Serve's routing round trip alone",
     "serve_added_p50_s": "p50 of (handle latency - the replica's pipeline + postprocess seconds for that call)",
     "serve_overhead_pct_with_batch_window": "the same on the default batching deployment: includes waiting "
                                             "batch_wait_timeout_s for a batch that cannot fill at concurrency 1",

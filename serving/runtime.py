@@ -16,26 +16,37 @@ import time
 # queue-length probe slowly on shared cores; the 0.1 s default then floods the log with
 # warnings and retries for nothing. Ray 2.60 turns on token auth and writes ~/.ray/auth_token;
 # a local single-user Ray on loopback does not need it, and a cluster sets its own mode.
+# Ray itself is imported inside the functions: see ensure_ray for why.
 os.environ.setdefault("RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S", "1.0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-import ray  # noqa: E402
-from ray import serve  # noqa: E402
-from ray.serve.handle import DeploymentHandle  # noqa: E402
-
-from kinora.settings import Settings
+from kinora.settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
 def ensure_ray(settings: Settings) -> None:
-    """Connect to the configured cluster, or start a local Ray bound to loopback."""
+    """Connect to the configured cluster, or start a local Ray bound to loopback.
+
+    On Linux, Ray turns 127.0.0.1 into the machine's routable address (for multi-node use), even
+    when ``_node_ip_address`` says loopback. A local Ray must stay on loopback, so before Ray is
+    first imported this sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: the node then binds
+    127.0.0.1 only (measured: GCS and raylet listen on 127.0.0.1). A cluster address leaves it alone.
+    """
+    address = settings.serve.ray_address
+    if not address:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
     if ray.is_initialized():
         return
-    address = settings.serve.ray_address
     if address:
         ray.init(address=address, log_to_driver=False)
         return
+    from ray._private import ray_constants
+
+    if ray_constants.ENABLE_RAY_CLUSTER:
+        logger.warning("Ray was imported before Kinora could keep it on loopback; it may bind a routable address")
     ray.init(
         num_cpus=settings.serve.num_cpus,
         include_dashboard=False,
@@ -47,10 +58,14 @@ def ensure_ray(settings: Settings) -> None:
 
 
 def ray_is_running() -> bool:
-    return ray.is_initialized()
+    import sys
+
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def app_is_running(settings: Settings) -> bool:
+    from ray import serve
+
     try:
         status = serve.status()
     except Exception:  # Serve not started on this cluster
@@ -61,9 +76,11 @@ def app_is_running(settings: Settings) -> bool:
 
 def start_serve(settings: Settings) -> None:
     """Deploy the application unless it already runs (blocks until it is healthy)."""
+    ensure_ray(settings)
+    from ray import serve
+
     from serving.app import build_app
 
-    ensure_ray(settings)
     if app_is_running(settings):
         return
     serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
@@ -72,7 +89,9 @@ def start_serve(settings: Settings) -> None:
     logger.info("Serve application %r on %s", settings.serve.app_name, settings.public_base_url)
 
 
-def generator_handle(settings: Settings) -> DeploymentHandle:
+def generator_handle(settings: Settings) -> "DeploymentHandle":  # noqa: F821 - ray.serve.handle
+    from ray import serve
+
     return serve.get_deployment_handle("VideoGenerator", app_name=settings.serve.app_name)
 
 
@@ -99,5 +118,7 @@ def shutdown() -> None:
     ``ray.shutdown()`` alone takes the Serve actors down; calling ``serve.shutdown()`` first
     only adds a round of controller retries and log noise on a Ray we are about to stop.
     """
-    if ray.is_initialized():
+    if ray_is_running():
+        import ray
+
         ray.shutdown()

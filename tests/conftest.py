@@ -15,6 +15,7 @@ import pytest
 # Before anything imports Ray or Prefect: local Ray without token auth, Prefect quiet and offline.
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kinora-tests-"))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep every test Ray on 127.0.0.1 (serving/runtime.py)
 os.environ["PREFECT_HOME"] = str(_SESSION_ROOT / "prefect")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -42,20 +42,33 @@ def _get(url: str, key: str | None = None, body: dict | None = None) -> tuple[in
             return exc.code, {"text": raw.decode(errors="replace")}
 
 
+HEAD = """
+import sys, time, ray
+ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=sys.argv[1],
+         object_store_memory=256 * 1024 * 1024, log_to_driver=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    """A separate Ray head on loopback (not the test session's Ray), as `ray start --head` would run it."""
-    port = _free_port()
+    """A separate Ray head on loopback (not the test session's Ray) that other drivers join by address.
+
+    ``ray start --head`` would turn 127.0.0.1 into the machine's routable address, so the head
+    is a process that keeps a loopback-only ``ray.init`` alive.
+    """
     temp_dir = tempfile.mkdtemp(prefix="kr-", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "KINORA_HOME": str(tmp_path / "home"),
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "KINORA_HOME": str(tmp_path / "home"),
            "RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S": "1.0"}
     env.pop("RAY_ADDRESS", None)
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    yield {"env": env, "address": f"127.0.0.1:{port}", "home": tmp_path / "home"}
+    head = subprocess.Popen([sys.executable, "-c", HEAD, temp_dir], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    address = head.stdout.readline().strip()
+    assert address.startswith("127.0.0.1:"), address
+    yield {"env": env, "address": address, "home": tmp_path / "home"}
     os.killpg(head.pid, signal.SIGTERM)
     try:
         head.wait(30)

@@ -1,0 +1,53 @@
+"""Smoke test of benchmarks/generation.py: it runs with --quick and its last stdout line is the JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "generation.py"
+
+
+def _run(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KINORA_", "RAY_ADDRESS"))}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_realistic_preset_exits_2_with_one_line():
+    done = _run("--preset", "local", timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "GPU machine" in done.stderr
+
+
+@pytest.mark.e2e
+def test_quick_run_prints_the_figures_as_json():
+    done = _run("--quick", timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert out["goals"] == {"serve_overhead_pct_max": 5, "batching_gain_min": 1.3}
+    assert set(out["met"]) == {"serve_overhead", "batching_gain"}
+    assert all(isinstance(v, bool) for v in out["met"].values())
+    f = out["figures"]
+    for level in ("c1", "c4", "c16"):
+        http = f["http"][level]
+        assert http["videos_per_s"] > 0
+        assert 0 < http["p50_s"] <= http["p99_s"]
+    assert f["http"]["c16"]["n"] >= 16
+    assert f["direct"]["videos_per_s"] > 0 and f["direct"]["p50_s"] > 0
+    assert isinstance(f["serve_overhead_pct"], float)
+    b = f["batching"]
+    assert b["batched_videos_per_s"] > 0 and b["unbatched_videos_per_s"] > 0
+    assert b["ratio"] == pytest.approx(b["batched_videos_per_s"] / b["unbatched_videos_per_s"], rel=1e-2)
+    s = out["setup"]
+    assert s["quick"] is True and s["preset"] == "tiny" and s["resolution"] == "256x256"
+    assert s["frames"] == 24 and s["pipeline_frames"] == 25
