@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from kinora import generation
 from kinora.campaign import load_campaign, plan_requests
+from kinora.errors import one_line
 from kinora.generation import Admission, GenerationSpec
 from kinora.settings import Settings, load_settings
 from kinora.stores.bundle import Stores
@@ -229,7 +230,7 @@ def _generate(admitted: list, run: _Run, stores: Stores, settings: Settings) -> 
                 clips.append(fut.result())
             except Exception as exc:  # one bad request must not sink the campaign
                 clips.append(None)
-                run.fail(spec, f"generation: {type(exc).__name__}: {exc}")
+                run.fail(spec, f"generation: {one_line(exc)}")
     run.summary.generated += sum(c is not None for c in clips)
     return clips
 
@@ -244,7 +245,7 @@ def _stamp(admitted: list, clips: list, run: _Run, stores: Stores, settings: Set
                 stamped.append(fut.result() if fut is not None else None)
             except Exception as exc:
                 stamped.append(None)
-                run.fail(spec, f"provenance: {type(exc).__name__}: {exc}")
+                run.fail(spec, f"provenance: {one_line(exc)}")
     return stamped
 
 

@@ -19,3 +19,16 @@ def pydantic_location(loc: tuple) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, for job reasons and summaries.
+
+    Errors raised in a Ray actor arrive wrapped (``RayTaskError(ValueError)``, its text a remote
+    traceback); the original is ``.cause``.
+    """
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")

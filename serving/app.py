@@ -44,16 +44,16 @@ class VideoGenerator:
         self.load_s = time.perf_counter() - t0
         self.batches = 0
         self.batch_sizes: list[int] = []
-        self.generate.set_max_batch_size(self.settings.max_batch_size)
-        self.generate.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
+        self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         logger.warning("VideoGenerator ready: %s in %.1f s", self.model.model_version, self.load_s)
 
     def reconfigure(self, user_config: dict) -> None:
         """Tune batching at run time (``user_config`` in serving/config.yaml)."""
         if "max_batch_size" in user_config:
-            self.generate.set_max_batch_size(int(user_config["max_batch_size"]))
+            self._generate_batch.set_max_batch_size(int(user_config["max_batch_size"]))
         if "batch_wait_timeout_s" in user_config:
-            self.generate.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
+            self._generate_batch.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
 
     def check_health(self) -> None:
         if self.model is None:
@@ -62,15 +62,34 @@ class VideoGenerator:
     def check_inputs(self, request) -> None:
         self.model.check_inputs(request)
 
+    async def generate(self, request):
+        """Generate one clip (batched with others behind the scenes); raises only for this request."""
+        result = await self._generate_batch(request)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def generate(self, requests: list) -> list:
-        """Generate a batch; requests of different shapes run as separate pipeline calls."""
+    async def _generate_batch(self, requests: list) -> list:
+        """Generate a batch: each request is checked on its own, then same-shaped ones share a call.
+
+        A request that fails gets its exception back as its result, so one bad request never
+        fails the others it was batched with.
+        """
+        out: list = [None] * len(requests)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
+            try:
+                self.model.check_inputs(r)
+            except ValueError as exc:
+                out[i] = exc
+                continue
             groups[(r.shape_key(), r.reference_image is not None)].append(i)
-        out: list = [None] * len(requests)
         for idx in groups.values():
-            clips = await asyncio.to_thread(self.model.generate, [requests[i] for i in idx])
+            try:
+                clips = await asyncio.to_thread(self.model.generate, [requests[i] for i in idx])
+            except Exception as exc:  # noqa: BLE001 - handed to each caller of this group
+                clips = [exc] * len(idx)
             for i, clip in zip(idx, clips):
                 out[i] = clip
         self.batches += 1

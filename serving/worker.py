@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 import sqlalchemy as sa
 
 from kinora import generation
+from kinora.errors import one_line
 from kinora.settings import Settings
 from kinora.stores import jobs as job_store
 from kinora.stores.bundle import Stores
@@ -120,7 +121,7 @@ class JobWorker:
             seconds["publish"] = time.perf_counter() - t0
         except Exception as exc:  # a failed job must say why, never vanish or hang
             logger.exception("generation %s failed", spec.request_id)
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = one_line(exc)
             await asyncio.to_thread(self._fail, spec, reason)
             generation.record_outcome(lake=self.stores.lake, spec=spec, status="failed", reason=reason, seconds=seconds)
             return

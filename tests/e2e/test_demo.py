@@ -215,3 +215,22 @@ def test_a_generator_killed_mid_request_never_leaves_a_job_running(demo_run, ser
     assert done["status"] in {"succeeded", "failed"}
     if done["status"] == "failed":
         assert done["reason"]
+
+
+def test_a_failed_generation_fails_one_request_not_the_campaign(demo_run, serve_app, monkeypatch, tmp_path):
+    """The flow's settings allow 512x512, the running generator does not (configs out of step)."""
+    from flows.campaign import campaign
+
+    monkeypatch.setenv("KINORA_GENERATION__RESOLUTIONS", '["256x256", "320x192", "512x512"]')
+    f = tmp_path / "mixed.yaml"
+    f.write_text("name: mixed\nrequester: studio\ndefaults: {duration_s: 1}\nitems:\n"
+                 "  - {id: big, prompt: A wide valley, resolution: 512x512}\n"
+                 "  - {id: ok, prompt: A small boat}\n")
+    summary = campaign(str(f))
+    assert (summary.requested, summary.failed, summary.published) == (2, 1, 1)
+    reason = summary.failures[0].reason
+    assert reason == "generation: ValueError: resolution (width x height) 512x512 is not one of the allowed ['256x256', '320x192']"
+    with Stores.open(serve_app).engine.connect() as conn:
+        jobs = {j.prompt: j for j in job_store.list_jobs(conn=conn, campaign_id="mixed")}
+    assert jobs["A wide valley"].status == "failed" and "512x512" in jobs["A wide valley"].reason
+    assert jobs["A small boat"].status == "succeeded"
