@@ -17,7 +17,6 @@ References: LTX-2 (https://github.com/Lightricks/LTX-2); diffusers ``pipelines/l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 
 from kinora.settings import GenerationSettings
 from models.generation.ltx2_tiny import build_tiny_ltx2_components
+from models.generation.common import checkpoint_version, realign, to_uint8, torch_modules
 from models.generation.types import Clip, ClipRequest, check_request
 
 logger = logging.getLogger(__name__)
@@ -47,14 +47,6 @@ def save_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     LTX2Pipeline(**build_tiny_ltx2_components(seed=seed)).save_pretrained(path)
     return path
 
-
-def checkpoint_version(checkpoint_dir: Path) -> str:
-    """Name a local checkpoint: its folder name plus a short hash of its ``model_index.json``."""
-    index = Path(checkpoint_dir) / "model_index.json"
-    if not index.is_file():
-        raise FileNotFoundError(f"checkpoint_dir {checkpoint_dir} has no model_index.json: not a diffusers checkpoint")
-    digest = hashlib.sha256(index.read_bytes()).hexdigest()[:8]
-    return f"{Path(checkpoint_dir).resolve().name}-{digest}"
 
 
 class LTX2Generator:
@@ -76,8 +68,10 @@ class LTX2Generator:
         pipe.to(self.device)
         # ``from_pretrained(dtype=...)`` already loaded the weights in ``dtype``; cast only what is not,
         # since diffusers warns on every cast and a no-op cast is pure noise in the logs.
-        if any(m.dtype != self.dtype for m in _torch_modules(pipe)):
+        if any(m.dtype != self.dtype for m in torch_modules(pipe)):
             pipe.to(dtype=self.dtype)
+        for module in torch_modules(pipe):  # loaded weights compute exactly as built ones (see realign)
+            realign(module)
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe
         # Cameo conditioning: the image-to-video pipeline over the very same module objects (no weight copy).
@@ -224,7 +218,7 @@ class LTX2Generator:
         clips = []
         for b, request in enumerate(requests):
             start = time.perf_counter()
-            frames = _to_uint8(video[b, : request.num_frames])
+            frames = to_uint8(video[b, : request.num_frames])
             waveform = self._fit_audio(audio[b], request)
             clips.append(
                 Clip(
@@ -253,13 +247,3 @@ class LTX2Generator:
             return np.ascontiguousarray(samples[:, :target])
         logger.debug("padding audio from %d to %d samples with silence", samples.shape[1], target)
         return np.pad(samples, ((0, 0), (0, target - samples.shape[1])))
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Convert float RGB frames in [0, 1] to uint8, rounding as diffusers' own PIL conversion does."""
-    return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8))
-
-
-def _torch_modules(pipe: LTX2Pipeline) -> list[torch.nn.Module]:
-    """List the pipeline's torch modules (the tokenizer and scheduler are not)."""
-    return [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]

@@ -27,8 +27,6 @@ diffusers ``pipelines/wan`` and ``pipelines/audioldm2``.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import logging
 import math
 import time
@@ -41,6 +39,7 @@ from diffusers import AudioLDM2Pipeline, WanImageToVideoPipeline, WanPipeline
 
 from kinora.settings import GenerationSettings
 from models.generation.audio_mix import fit_audio
+from models.generation.common import checkpoint_version, realign, to_uint8, torch_modules
 from models.generation.types import Clip, ClipRequest, check_request
 from models.generation.wan_tiny import build_tiny_audio_components, build_tiny_wan_components
 
@@ -63,14 +62,6 @@ def save_tiny_checkpoint(video_dir: Path, audio_dir: Path, seed: int = 0) -> tup
     AudioLDM2Pipeline(**build_tiny_audio_components(seed=seed)).save_pretrained(audio_dir)
     return video_dir, audio_dir
 
-
-def checkpoint_version(checkpoint_dir: Path) -> str:
-    """Name a local checkpoint: its folder name plus a short hash of its ``model_index.json``."""
-    index = Path(checkpoint_dir) / "model_index.json"
-    if not index.is_file():
-        raise FileNotFoundError(f"checkpoint_dir {checkpoint_dir} has no model_index.json: not a diffusers checkpoint")
-    digest = hashlib.sha256(index.read_bytes()).hexdigest()[:8]
-    return f"{Path(checkpoint_dir).resolve().name}-{digest}"
 
 
 class WanGenerator:
@@ -95,10 +86,10 @@ class WanGenerator:
             p.to(self.device)
             # ``from_pretrained(dtype=...)`` already loaded the weights in ``dtype``; cast only what is not,
             # since diffusers warns on every cast and a no-op cast is pure noise in the logs.
-            if any(m.dtype != self.dtype for m in _torch_modules(p)):
+            if any(m.dtype != self.dtype for m in torch_modules(p)):
                 p.to(dtype=self.dtype)
-            for module in _torch_modules(p):
-                _realign(module)
+            for module in torch_modules(p):
+                realign(module)
             p.set_progress_bar_config(disable=True)
         self.pipe = pipe
         self.audio_pipe = audio_pipe
@@ -242,7 +233,7 @@ class WanGenerator:
         clips = []
         for i, request in enumerate(requests):
             (video, video_s), (sound, audio_s) = videos[i], sounds[i]
-            frames = _to_uint8(video[: request.num_frames])
+            frames = to_uint8(video[: request.num_frames])
             start = time.perf_counter()
             audio = fit_audio(
                 sound,
@@ -341,28 +332,3 @@ class WanGenerator:
         )
         # audio: float32 [B, S] mono at self.audio_native_rate
         return [audio[b][None, :] for b in range(len(requests))], time.perf_counter() - start
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Convert float RGB frames in [0, 1] to uint8, rounding as diffusers' own PIL conversion does."""
-    return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8))
-
-
-def _realign(module: torch.nn.Module) -> None:
-    """Copy CPU weights that sit at addresses not 64-byte aligned into freshly allocated memory.
-
-    ``from_pretrained`` maps safetensors files, so a weight can start at any byte offset; CPU BLAS
-    kernels then take a different (unaligned) path whose sums round differently from the same weights
-    in allocator memory (measured: AudioLDM2 audio differed by ~5e-7). Copying makes a loaded
-    checkpoint compute exactly what the same weights built in memory compute, and costs one copy
-    of the affected tensors at start-up.
-    """
-    with torch.no_grad():
-        for tensor in itertools.chain(module.parameters(), module.buffers()):
-            if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
-                tensor.data = tensor.data.clone()
-
-
-def _torch_modules(pipe: WanPipeline | AudioLDM2Pipeline) -> list[torch.nn.Module]:
-    """List the pipeline's torch modules (tokenizers, feature extractor and scheduler are not)."""
-    return [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
