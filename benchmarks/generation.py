@@ -40,8 +40,9 @@ had not, so the single-clip baseline process runs single clips only, as the max_
 replica does, and batches run in a second process.
 
 Random tiny weights: this measures serving, batching and stamping plumbing, not a real model.
-Realistic-size presets need a GPU machine and are not implemented (``--preset`` other than
-``tiny`` exits 2). Progress goes to stderr; the last stdout line is one JSON object. Exits 0 when
+``--preset`` other than ``tiny`` (``ltx2-19b``, ``wan2.1-1.3b``, ``wan2.1-14b``) runs
+``benchmarks/generation_preset.py`` instead: real layer sizes, random weights, one device, frames
+per second and peak GPU memory. Progress goes to stderr; the last stdout line is one JSON object. Exits 0 when
 it measured (goals met or not: the JSON says), 1 on an error, 2 on bad arguments.
 """
 
@@ -101,7 +102,7 @@ def log(msg: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help=f"smoke-test sizes: {QUICK}")
-    p.add_argument("--preset", default="tiny", help="model preset; only 'tiny' is implemented")
+    p.add_argument("--preset", default="tiny", help="tiny (this Serve benchmark) or a realistic-size preset (generation_preset.py)")
     p.add_argument("--device", default="cpu", help="torch device ('cuda' reserves GPUs for the Serve deployments)")
     p.add_argument("--resolution", default=RESOLUTION)
     p.add_argument("--duration", type=float, default=DURATION_S, help="seconds per clip")
@@ -682,11 +683,16 @@ def _version(dist: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--preset", default="tiny")
+    if first.parse_known_args(argv)[0].preset != "tiny":
+        # Realistic sizes: one device, one process, its own options; see benchmarks/generation_preset.py.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import generation_preset
+
+        return generation_preset.main(argv)
     a = parse_args(argv)
-    if a.preset != "tiny":
-        print(f"error: --preset {a.preset!r}: realistic-size presets need a GPU machine and are not implemented yet; use 'tiny'",
-              file=sys.stderr)
-        return 2
     for k in [k for k in os.environ if k.startswith("KINORA_")]:
         del os.environ[k]  # the run is set by its own settings, not a developer's environment
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")

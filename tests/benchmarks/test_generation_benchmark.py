@@ -20,12 +20,38 @@ def _run(*args: str, timeout: float) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def test_realistic_preset_exits_2_with_one_line():
+def test_unknown_preset_exits_2_naming_the_choices():
     done = _run("--preset", "local", timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "GPU machine" in done.stderr
+    assert "invalid choice: 'local'" in done.stderr and "ltx2-19b" in done.stderr
+
+
+def test_realistic_preset_runs_reduced_on_cpu_and_reports_frames_per_second():
+    """The realistic-size path end to end on CPU: real Wan 2.1 1.3B widths, depth cut to one layer."""
+    done = _run("--preset", "wan2.1-1.3b", "--device", "cpu", "--num-layers", "1", "--steps", "1",
+                "--resolution", "64x64", "--frames", "5", "--runs", "1", timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["reduced"] is True  # a shrunk run never passes for a figure of the preset
+    assert out["parameters_b"]["transformer"] == pytest.approx(1.419, abs=0.01)
+    f = out["figures"]
+    assert f["batch1"]["video_shape"] == [1, 5, 64, 64, 3]
+    assert f["batch2"]["video_shape"] == [2, 5, 64, 64, 3]
+    assert f["frames_per_s"] == pytest.approx(2 * 5 / f["batch2"]["seconds_per_call_median"], rel=1e-2)
+    assert f["ratio_batched_over_batch1"] == pytest.approx(
+        f["frames_per_s"] / f["baseline_frames_per_s_batch1"], rel=1e-2)
+    assert f["batch1"]["peak_gpu_memory_gib"] is None  # CPU: no GPU figure is made up
+
+
+def test_cuda_preset_without_a_gpu_exits_2():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the no-GPU message cannot be checked here")
+    done = _run("--preset", "ltx2-19b", "--device", "cuda", timeout=60)
+    assert done.returncode == 2
+    assert "no CUDA device" in done.stderr and done.stdout == ""
 
 
 @pytest.mark.e2e
