@@ -187,7 +187,7 @@ def open_seeded(settings) -> tuple[object, str]:
 
     stores = Stores.open(settings)
     with stores.engine.begin() as conn:
-        seed(conn=conn)
+        seed(conn=conn, settings=settings, media=stores.media)
     with stores.engine.begin() as conn:
         _, secret = create_key(conn=conn, user_handle="alice", name="bench", per_day=100_000, max_concurrent=1000)
     return stores, secret

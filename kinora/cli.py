@@ -85,8 +85,9 @@ def seed(seed_dir: Path = typer.Option(None, help="Folder with users.yaml, cameo
 
     settings = _settings()
     try:
-        with Stores.open(settings).engine.begin() as conn:
-            counts = run_seed(conn=conn, seed_dir=seed_dir or SEED_DIR)
+        stores = Stores.open(settings)
+        with stores.engine.begin() as conn:
+            counts = run_seed(conn=conn, settings=settings, media=stores.media, seed_dir=seed_dir or SEED_DIR)
     except KinoraError as exc:
         _die(str(exc))
     typer.echo(f"seeded {counts.users} users, {counts.cameos} cameos, {counts.works} works into {settings.home}")

@@ -39,7 +39,7 @@ def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_che
     t0 = time.perf_counter()
     stores = Stores.open(settings)
     with stores.engine.begin() as conn:
-        counts = seed(conn=conn)
+        counts = seed(conn=conn, settings=settings, media=stores.media)
     timings["seed"] = time.perf_counter() - t0
     progress(f"seeded {counts.users} users, {counts.cameos} cameos, {counts.works} registered works into {settings.home}")
     try:

@@ -22,6 +22,7 @@ from kinora.stores import catalog, utcnow
 from kinora.stores import jobs as job_store
 from kinora.stores.lake import Lake
 from kinora.trust.consent import ConsentDecision, check_consent, record_use
+from kinora.trust.ledger import LedgerKey
 from kinora.trust.rights import RightsDecision, screen_prompt
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class PublishedVideo:
     thumbnail_key: str
     sha256: str
     c2pa_state: str | None
-    published_at: datetime
+    published_at: datetime | None  # None: a draft awaiting a cameo owner's approval
     already_published: bool = False
 
 
@@ -127,7 +128,7 @@ def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settin
     """Check consent and record the decision; block the job when refused."""
     decision = check_consent(
         conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos,
-        max_cameos=settings.consent.max_cameos_per_video,
+        max_cameos=settings.consent.max_cameos_per_video, prompt=spec.prompt,
     )
     _record(conn=conn, spec=spec, stage="consent", outcome="allow" if decision.allowed else "block", reason=decision.reason,
             detail={"grants": [g.model_dump() for g in decision.grants]})
@@ -180,19 +181,22 @@ def publish(
 
     A cameo revoked while the clip was generated blocks publishing here: the job is marked
     blocked and None is returned (not raised, so the caller's transaction keeps the record). A second publish of
-    the same request (a rerun, a retry) returns the existing video and changes nothing.
+    the same request (a rerun, a retry) returns the existing video and changes nothing. When a cameo's owner
+    approves each video, the video is stored as a draft (``published_at`` empty) until every such owner approves.
     """
     existing = catalog.get_video_by_job(conn=conn, job_id=spec.request_id)
     if existing is not None:
         return _published(existing, already=True)
     recheck = check_consent(
-        conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos, max_cameos=settings.consent.max_cameos_per_video
+        conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos,
+        max_cameos=settings.consent.max_cameos_per_video, prompt=spec.prompt,
     )
     if not recheck.allowed:
         _record(conn=conn, spec=spec, stage="publish", outcome="block", reason=f"consent changed: {recheck.reason}", detail={})
         job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"consent changed before publish: {recheck.reason}")
         return None
     now = utcnow()
+    draft = bool(recheck.needs_approval(spec.requester_id))
     inserted = catalog.insert_video(
         conn=conn,
         values=dict(
@@ -201,14 +205,19 @@ def publish(
             fps=spec.fps, model_family=stamped.model_family, model_version=stamped.model_version, seed=spec.seed,
             media_key=stamped.media_key, thumbnail_key=stamped.thumbnail_key, sha256=stamped.sha256,
             provenance=stamped.provenance_summary(), cameo_ids=[g.cameo_id for g in recheck.grants],
-            published_at=now, unpublished_at=None, created_at=now,
+            published_at=None if draft else now, unpublished_at=None, created_at=now,
         ),
     )
     if not inserted:  # a concurrent publisher won the race: report its row
         return _published(catalog.get_video_by_job(conn=conn, job_id=spec.request_id), already=True)
-    record_use(conn=conn, decision=recheck, requester_id=spec.requester_id, video_id=stamped.video_id)
-    _record(conn=conn, spec=spec, stage="publish", outcome="allow", reason="published", detail={"video_id": stamped.video_id})
-    job_store.set_status(conn=conn, job_id=spec.request_id, status="succeeded", video_id=stamped.video_id)
+    pending = record_use(conn=conn, key=LedgerKey.for_settings(settings), decision=recheck,
+                         requester_id=spec.requester_id, video_id=stamped.video_id, job_id=spec.request_id)
+    reason = ("published" if not pending else
+              "draft: awaiting approval by the owner of " + ", ".join(f"@{h}" for h in pending))
+    _record(conn=conn, spec=spec, stage="publish", outcome="allow" if not pending else "pending", reason=reason,
+            detail={"video_id": stamped.video_id})
+    job_store.set_status(conn=conn, job_id=spec.request_id, status="succeeded", video_id=stamped.video_id,
+                         reason=None if not pending else reason)
     return _published(catalog.get_video(conn=conn, video_id=stamped.video_id), already=False)
 
 
@@ -239,7 +248,7 @@ def record_outcome(
         generate_s=seconds.get("generate"), stamp_s=seconds.get("stamp"), mux_s=seconds.get("mux"),
         publish_s=seconds.get("publish"), ts=now,
     )])
-    if video is not None and not video.already_published:
+    if video is not None and not video.already_published and video.published_at is not None:
         lake.append("videos", [dict(
             video_id=video.video_id, request_id=spec.request_id, creator_id=spec.requester_id, campaign_id=spec.campaign_id,
             prompt=spec.prompt, duration_ms=round(spec.duration_s * 1000), width=spec.width, height=spec.height,

@@ -129,9 +129,29 @@ class ProvenanceSettings(_Strict):
 
 
 class ConsentSettings(_Strict):
-    """Consent limits."""
+    """Cameo verification, consent limits and the consent ledger's keys."""
 
     max_cameos_per_video: int = Field(2, ge=0, description="Cameos one video may use.")
+    challenge_ttl_s: float = Field(300.0, gt=0, description="Seconds a liveness challenge stays valid (single use).")
+    challenge_digits: int = Field(6, ge=4, le=12, description="Digits the person reads aloud in the recording.")
+    challenge_head_turns: int = Field(3, ge=1, le=8, description="Head turns (left/right/up/down) asked for in the recording.")
+    recording_min_s: float = Field(2.0, gt=0, description="Shortest verification recording accepted, seconds.")
+    recording_max_s: float = Field(30.0, gt=0, description="Longest verification recording accepted, seconds.")
+    recording_max_bytes: int = Field(50_000_000, ge=1_000, description="Largest verification upload, bytes.")
+    verifier: str = Field(
+        "kinora.trust.verifier:LocalFormatVerifier",
+        description="module:Class of the liveness verifier (it returns a signed attestation; Kinora checks the signature).",
+    )
+    trusted_verifier_keys: list[str] = Field(
+        default_factory=list, description="Ed25519 public keys (base64, raw 32 bytes) whose attestations are accepted."
+    )
+    trust_local_verifier: bool = Field(
+        True, description="Also trust the embedded verifier's own key (development; production refuses it)."
+    )
+    key_dir: Path | None = Field(
+        None, description="Folder of the ledger signing key, the local verifier key and the cameo media key; default <home>/keys."
+    )
+    feed_page_max: int = Field(100, ge=1, le=1000, description="Most videos one feed page returns.")
 
 
 class RightsSettings(_Strict):
@@ -204,6 +224,9 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.provenance.chain_path is None:
                 raise ValueError("production needs provenance.chain_path and key_path (the dev CA is for development)")
+            if self.consent.trust_local_verifier:
+                raise ValueError("production refuses consent.trust_local_verifier: it does not check a face; "
+                                 "name a real verifier's key in consent.trusted_verifier_keys")
         return self
 
     @classmethod
@@ -239,6 +262,10 @@ class Settings(BaseSettings):
     @property
     def cert_dir(self) -> Path:
         return (self.provenance.cert_dir or self.home / "keys").resolve()
+
+    @property
+    def consent_key_dir(self) -> Path:
+        return (self.consent.key_dir or self.home / "keys").resolve()
 
     @property
     def public_base_url(self) -> str:

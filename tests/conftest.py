@@ -44,12 +44,12 @@ def stores(settings):
 
 
 @pytest.fixture
-def seeded(stores):
+def seeded(stores, settings):
     """Stores holding the demo seed data."""
     from kinora.seed import seed
 
     with stores.engine.begin() as conn:
-        seed(conn=conn)
+        seed(conn=conn, settings=settings, media=stores.media)
     return stores
 
 
@@ -85,8 +85,9 @@ def serve_app(session_settings):
     from kinora.stores.bundle import Stores
     from serving.runtime import shutdown, start_serve
 
-    with Stores.open(session_settings).engine.begin() as conn:
-        seed(conn=conn)
+    stores = Stores.open(session_settings)
+    with stores.engine.begin() as conn:
+        seed(conn=conn, settings=session_settings, media=stores.media)
     start_serve(session_settings)
     yield session_settings
     shutdown()

@@ -32,3 +32,54 @@ def list_published(*, conn: sa.Connection, since: datetime | None = None) -> lis
     if since is not None:
         q = q.where(videos.c.published_at >= since)
     return list(conn.execute(q.order_by(videos.c.published_at, videos.c.id)))
+
+
+def videos_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
+    out: dict[str, sa.Row] = {}
+    items = sorted(set(ids))
+    for i in range(0, len(items), 500):
+        out.update((r.id, r) for r in conn.execute(sa.select(videos).where(videos.c.id.in_(items[i : i + 500]))))
+    return out
+
+
+def feed_candidates(*, conn: sa.Connection, limit: int, before: tuple[datetime, str] | None = None) -> list[sa.Row]:
+    """Live videos, newest first, after the (published_at, id) cursor ``before``."""
+    q = sa.select(videos).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
+    if before is not None:
+        ts, vid = before
+        q = q.where(sa.or_(videos.c.published_at < ts, sa.and_(videos.c.published_at == ts, videos.c.id < vid)))
+    return list(conn.execute(q.order_by(videos.c.published_at.desc(), videos.c.id.desc()).limit(limit)))
+
+
+def live_videos_with_cameos(*, conn: sa.Connection, after_id: str | None, limit: int) -> list[sa.Row]:
+    """Published, live videos that use at least one cameo, in id order (the sweep's pages)."""
+    from kinora.stores.schema import video_cameo_uses
+
+    has_use = sa.select(video_cameo_uses.c.video_id).where(video_cameo_uses.c.video_id == videos.c.id).exists()
+    q = sa.select(videos).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None), has_use)
+    if after_id is not None:
+        q = q.where(videos.c.id > after_id)
+    return list(conn.execute(q.order_by(videos.c.id).limit(limit)))
+
+
+def unpublish(*, conn: sa.Connection, reasons: dict[str, str]) -> int:
+    """Take each video in ``reasons`` (id -> why) out of circulation; return how many were live."""
+    from kinora.stores import utcnow
+
+    now, n = utcnow(), 0
+    by_reason: dict[str, list[str]] = {}
+    for vid, why in reasons.items():
+        by_reason.setdefault(why, []).append(vid)
+    for why, ids in by_reason.items():
+        for i in range(0, len(ids), 500):
+            n += conn.execute(videos.update().where(videos.c.id.in_(ids[i : i + 500]), videos.c.unpublished_at.is_(None))
+                              .values(unpublished_at=now, unpublished_reason=why)).rowcount
+    return n
+
+
+def publish_draft(*, conn: sa.Connection, video_id: str) -> bool:
+    from kinora.stores import utcnow
+
+    done = conn.execute(videos.update().where(videos.c.id == video_id, videos.c.published_at.is_(None),
+                                              videos.c.unpublished_at.is_(None)).values(published_at=utcnow()))
+    return done.rowcount == 1

@@ -29,3 +29,22 @@ class MediaStore:
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def put_bytes(self, data: bytes, key: str) -> Path:
+        dst = self.path(key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+        return dst
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def delete(self, key: str) -> bool:
+        """Remove the file under ``key``; False when there was none."""
+        try:
+            self.path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False

@@ -46,9 +46,43 @@ cameos = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # person | pet | object | character
     sa.Column("permission", sa.String(16), nullable=False),  # only_me | approved | mutuals | everyone
     sa.Column("verified", sa.Boolean, nullable=False),
-    sa.Column("restrictions", sa.JSON, nullable=False),  # free-text restrictions, screened later
+    sa.Column("restrictions", sa.JSON, nullable=False),  # free-text restrictions, screened against prompts
     sa.Column("created_at", TS, nullable=False),
     sa.Column("revoked_at", TS, nullable=True),
+    # Owner approves each video before it is published.
+    sa.Column("require_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attestation", sa.JSON, nullable=True),  # the verifier's signed attestation that made it verified
+    sa.Column("media", sa.JSON, nullable=False, server_default="[]"),  # [{kind, key}] encrypted reference media
+    sa.Column("deleted_at", TS, nullable=True),  # deleted by its owner: media erased, handle kept for the ledger
+)
+
+cameo_challenges = sa.Table(
+    "cameo_challenges",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("handle", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("digits", sa.String(16), nullable=False),
+    sa.Column("head_turns", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("used_at", TS, nullable=True),  # single use: set once, in the same transaction as the cameo
+)
+
+video_cameo_uses = sa.Table(
+    "video_cameo_uses",
+    metadata,
+    sa.Column("video_id", sa.String(40), primary_key=True),
+    sa.Column("cameo_id", sa.String(40), sa.ForeignKey("cameos.id"), primary_key=True, index=True),
+    sa.Column("job_id", sa.String(40), nullable=False),
+    sa.Column("requester_id", sa.String(40), nullable=False),
+    # active: published under valid consent | pending: awaiting the owner's approval (a draft)
+    # removed: the owner removed it | withdrawn: consent stopped holding (sweep, revocation)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("decided_at", TS, nullable=True),
 )
 
 cameo_approvals = sa.Table(
@@ -66,8 +100,24 @@ consent_ledger = sa.Table(
     sa.Column("ts", TS, nullable=False),
     sa.Column("cameo_id", sa.String(40), sa.ForeignKey("cameos.id"), nullable=False),
     sa.Column("actor_id", sa.String(40), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),  # grant | change | revoke | use
+    sa.Column("action", sa.String(16), nullable=False),  # grant | change | revoke | use | ...
     sa.Column("detail", sa.JSON, nullable=False),
+    # Hash chain over every entry in seq order, each entry hash signed (kinora.trust.ledger).
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("entry_hash", sa.String(64), nullable=True),
+    sa.Column("signature", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
+)
+
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # always 1
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
 )
 
 rights_holders = sa.Table(
@@ -164,4 +214,5 @@ videos = sa.Table(
     sa.Column("published_at", TS, nullable=True),
     sa.Column("unpublished_at", TS, nullable=True),
     sa.Column("created_at", TS, nullable=False),
+    sa.Column("unpublished_reason", sa.Text, nullable=True),
 )

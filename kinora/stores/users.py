@@ -46,3 +46,28 @@ def are_mutuals(*, conn: sa.Connection, a: str, b: str) -> bool:
         )
     ).scalar_one()
     return n == 2
+
+
+def remove_follow(*, conn: sa.Connection, follower_id: str, followee_id: str) -> bool:
+    done = conn.execute(follows.delete().where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id))
+    return done.rowcount == 1
+
+
+def follow_pairs(*, conn: sa.Connection, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (follower, followee) pairs among ``pairs`` that exist."""
+    found: set[tuple[str, str]] = set()
+    items = sorted(set(pairs))
+    for i in range(0, len(items), 500):
+        q = sa.select(follows.c.follower_id, follows.c.followee_id).where(
+            sa.tuple_(follows.c.follower_id, follows.c.followee_id).in_(items[i : i + 500])
+        )
+        found.update((r.follower_id, r.followee_id) for r in conn.execute(q))
+    return found
+
+
+def users_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
+    out: dict[str, sa.Row] = {}
+    items = sorted(set(ids))
+    for i in range(0, len(items), 500):
+        out.update((r.id, r) for r in conn.execute(sa.select(users).where(users.c.id.in_(items[i : i + 500]))))
+    return out

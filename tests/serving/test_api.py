@@ -21,7 +21,7 @@ def _stores(settings):
 
     stores = Stores.open(settings)
     with stores.engine.begin() as conn:
-        seed(conn=conn)
+        seed(conn=conn, settings=settings, media=stores.media)
     return stores
 
 

@@ -84,7 +84,7 @@ def test_serve_run_config_against_a_cluster(cluster, tmp_path):
 
     stores = Stores.open(Settings(home=cluster["home"]))
     with stores.engine.begin() as conn:
-        seed(conn=conn)
+        seed(conn=conn, settings=Settings(home=cluster["home"]), media=stores.media)
         key = create_key(conn=conn, user_handle="alice", name="cluster")[1]
     http_port = _free_port()
     config = yaml.safe_load((ROOT / "serving" / "config.yaml").read_text())
