@@ -24,8 +24,13 @@ SCOPES = {
     "generations:read": "read generation jobs",
     "videos:read": "read published videos and their metadata",
     "generations:act_as": "submit on behalf of another user (app backends)",
+    "cameos:write": "register, change, revoke and delete one's own cameos; approve or remove their uses",
+    "cameos:read": "read one's own cameos and every video that uses them",
+    "follows:write": "follow and unfollow users",
+    "feed:read": "read the feed",
 }
-DEFAULT_SCOPES = ["generations:write", "generations:read", "videos:read"]
+DEFAULT_SCOPES = ["generations:write", "generations:read", "videos:read", "cameos:write", "cameos:read",
+                  "follows:write", "feed:read"]
 
 
 class AuthError(Exception):

@@ -22,10 +22,12 @@ campaign_app = typer.Typer(help="Batch generation campaigns.", no_args_is_help=T
 rights_app = typer.Typer(help="The rights registry.", no_args_is_help=True)
 db_app = typer.Typer(help="The operational store.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).", no_args_is_help=True)
+consent_app = typer.Typer(help="Cameo consent: the signed ledger, exports, the sweep.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(rights_app, name="rights")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(consent_app, name="consent")
 
 
 def _settings():
@@ -254,6 +256,66 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_…)."
 def show_settings() -> None:
     """Print the resolved settings (secrets hidden)."""
     typer.echo(json.dumps(_settings().redacted(), indent=2))
+
+
+
+@consent_app.command("verify-ledger")
+def consent_verify_ledger() -> None:
+    """Check every consent ledger entry's hash, chain link and signature, and the signed head (exit 1 on any defect)."""
+    from kinora.stores.bundle import Stores
+    from kinora.trust.ledger import LedgerKey, verify
+
+    settings = _settings()
+    stores = Stores.open(settings)
+    key = LedgerKey.for_settings(settings)
+    with stores.engine.connect() as conn:
+        report = verify(conn=conn, public_keys=[key.public])
+    if report.ok:
+        typer.echo(f"ledger ok: {report.entries} entries, chain and signatures verify (key {key.key_id})")
+        return
+    for problem in report.problems:
+        typer.echo(f"ledger: {problem}", err=True)
+    typer.echo(f"error: ledger check failed: {len(report.problems)} problem(s) in {report.entries} entries", err=True)
+    raise typer.Exit(1)
+
+
+@consent_app.command("export")
+def consent_export(
+    user: str = typer.Argument(..., help="The person's handle."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the JSON here instead of stdout."),
+) -> None:
+    """Write a person's full consent and usage history as JSON."""
+    from kinora.stores.bundle import Stores
+    from kinora.trust.export import export_user
+
+    settings = _settings()
+    with Stores.open(settings).engine.connect() as conn:
+        try:
+            data = export_user(conn=conn, handle=user)
+        except KeyError as exc:
+            _die(exc.args[0])
+    text = json.dumps(data, indent=2, default=str)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out} ({len(data['cameos'])} cameos, {len(data['uses_of_others_cameos'])} uses of others' cameos)")
+    else:
+        typer.echo(text)
+
+
+@consent_app.command("sweep")
+def consent_sweep_cmd(page: int = typer.Option(1000, min=1, help="Videos checked per batch.")) -> None:
+    """Unpublish every live video whose consent no longer holds (the scheduled consent-sweep flow, run now)."""
+    from kinora.stores.bundle import Stores
+    from kinora.trust.sweep import find_lapsed, withdraw
+
+    settings = _settings()
+    stores = Stores.open(settings)
+    with stores.engine.begin() as conn:
+        lapsed = find_lapsed(conn=conn, settings=settings, page=page)
+        n = withdraw(conn=conn, lapsed=lapsed) if lapsed else 0
+    typer.echo(f"consent sweep: {len(lapsed)} lapsed, {n} unpublished")
+    for item in lapsed[:20]:
+        typer.echo(f"  {item.video_id}: {item.reason}")
 
 
 if __name__ == "__main__":

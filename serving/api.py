@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +27,10 @@ from kinora.settings import Settings
 from kinora.stores import catalog
 from kinora.stores import jobs as job_store
 from kinora.stores import users as user_store
+from kinora.feed import feed_page
 from kinora.stores.bundle import Stores
+from kinora.trust.consent import check_videos
+from serving.cameo_routes import cameo_router
 from serving.worker import JobWorker
 
 logger = logging.getLogger(__name__)
@@ -88,6 +91,12 @@ class GenerationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     video: VideoOut | None = None
+
+
+class FeedOut(BaseModel):
+    videos: list[VideoOut]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; absent on the last page.")
+    withheld: int = Field(description="Candidates withheld from this page because their consent no longer holds.")
 
 
 class ErrorOut(BaseModel):
@@ -247,11 +256,35 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         return await asyncio.to_thread(job_out, job_id, who)
 
     def published(video_id: str) -> sa.Row:
+        """The video if it is live and its consent holds now (checked at every serve, not only by the sweep)."""
         with stores.engine.connect() as conn:
             video = catalog.get_video(conn=conn, video_id=video_id)
-        if video is None or video.unpublished_at is not None:
+            live = video is not None and video.published_at is not None and video.unpublished_at is None
+            if live and video.cameo_ids:
+                live = check_videos(conn=conn, videos=[video], max_cameos=settings.consent.max_cameos_per_video)[video.id].holds
+        if not live:
             raise HTTPException(status_code=404, detail=f"no published video with id {video_id}")
         return video
+
+    @api.get("/v1/feed", response_model=FeedOut, responses=_errors(401, 403, 422), dependencies=[Depends(scoped("feed:read"))])
+    async def get_feed(limit: int = Query(20, ge=1, le=settings.consent.feed_page_max),
+                       cursor: str | None = Query(None, description="next_cursor of the previous page")) -> FeedOut:
+        """A page of the feed, newest first. Consent is re-checked for every video at every serve:
+        a video whose cameo was revoked, restricted or un-approved a moment ago is withheld."""
+        def load() -> FeedOut:
+            after = None
+            if cursor:
+                try:
+                    ts, vid = cursor.split("|", 1)
+                    after = (datetime.fromisoformat(ts), vid)
+                except ValueError:
+                    raise _field_errors([("cursor", "not a cursor this API returned")]) from None
+            with stores.engine.connect() as conn:
+                page = feed_page(conn=conn, settings=settings, limit=limit, cursor=after)
+                items = [video_out(conn, v) for v in page.videos]
+            nxt = f"{page.next_cursor[0].isoformat()}|{page.next_cursor[1]}" if page.next_cursor else None
+            return FeedOut(videos=items, next_cursor=nxt, withheld=page.withheld)
+        return await asyncio.to_thread(load)
 
     @api.get("/v1/videos/{video_id}.mp4", response_class=FileResponse, responses=_errors(401, 403, 404),
              dependencies=[Depends(scoped("videos:read"))])
@@ -276,6 +309,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             with stores.engine.connect() as conn:
                 return video_out(conn, video)
         return await asyncio.to_thread(load)
+
+    api.include_router(cameo_router(settings=settings, stores=stores, scoped=scoped))
 
     @api.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -78,3 +78,9 @@ def test_prefect_deploy_accepts_the_campaign_deployment(prefect_server):
     assert dep["parameters"] == {"campaign_file": "datasets/campaigns/demo.yaml"}
     assert "campaign_file" in dep["parameter_openapi_schema"]["properties"]
     assert dep["global_concurrency_limit"]["limit"] == 1  # one campaign at a time on the generator
+    sweep = _prefect(prefect_server, "deployment", "inspect", "consent-sweep/consent-sweep", "--output", "json")
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    sweep = json.loads(sweep.stdout)
+    assert sweep["parameters"] == {"page": 1000}
+    [schedule] = sweep["schedules"]
+    assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0
