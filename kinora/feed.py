@@ -25,13 +25,22 @@ class FeedPage:
     withheld: int  # candidates dropped because consent no longer holds
 
 
+_MAX_BATCH = 4096  # candidates checked per round once many in a row were withheld
+
+
 def feed_page(*, conn: sa.Connection, settings: Settings, limit: int, cursor: tuple[datetime, str] | None = None) -> FeedPage:
+    """Up to ``limit`` servable videos after ``cursor``.
+
+    Candidates are checked in rounds; a round that withholds some doubles the next round's size,
+    so a run of thousands of lapsed videos at the top of the feed (a popular cameo revoked a
+    moment ago, before the sweep) costs a few large batched checks, not hundreds of small ones.
+    """
     limit = max(1, min(limit, settings.consent.feed_page_max))
     served: list[sa.Row] = []
     withheld = 0
+    batch = limit * 2
     while len(served) < limit:
-        want = limit - len(served)
-        candidates = catalog.feed_candidates(conn=conn, limit=want * 2, before=cursor)
+        candidates = catalog.feed_candidates(conn=conn, limit=batch, before=cursor)
         if not candidates:
             cursor = None
             break
@@ -44,7 +53,10 @@ def feed_page(*, conn: sa.Connection, settings: Settings, limit: int, cursor: tu
                     break
             else:
                 withheld += 1
-        if len(candidates) < want * 2 and len(served) < limit:
+        if len(candidates) < batch and len(served) < limit:
             cursor = None
             break
-    return FeedPage(videos=served, next_cursor=cursor if len(served) == limit else None, withheld=withheld)
+        batch = min(batch * 2, _MAX_BATCH)
+    full = catalog.videos_by_ids(conn=conn, ids=[v.id for v in served])
+    return FeedPage(videos=[full[v.id] for v in served], next_cursor=cursor if len(served) == limit else None,
+                    withheld=withheld)

@@ -131,7 +131,7 @@ def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settin
         max_cameos=settings.consent.max_cameos_per_video, prompt=spec.prompt,
     )
     _record(conn=conn, spec=spec, stage="consent", outcome="allow" if decision.allowed else "block", reason=decision.reason,
-            detail={"grants": [g.model_dump() for g in decision.grants]})
+            detail={"grants": [g.as_dict() for g in decision.grants]})
     if not decision.allowed:
         job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"consent: {decision.reason}")
     return decision

@@ -42,9 +42,13 @@ def videos_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
     return out
 
 
+# What the feed's consent re-check reads of a candidate; the full rows are loaded for the served ones only.
+CANDIDATE_COLUMNS = (videos.c.id, videos.c.published_at, videos.c.creator_id, videos.c.prompt, videos.c.cameo_ids)
+
+
 def feed_candidates(*, conn: sa.Connection, limit: int, before: tuple[datetime, str] | None = None) -> list[sa.Row]:
-    """Live videos, newest first, after the (published_at, id) cursor ``before``."""
-    q = sa.select(videos).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
+    """Live videos, newest first, after the (published_at, id) cursor ``before`` (:data:`CANDIDATE_COLUMNS` only)."""
+    q = sa.select(*CANDIDATE_COLUMNS).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
     if before is not None:
         ts, vid = before
         q = q.where(sa.or_(videos.c.published_at < ts, sa.and_(videos.c.published_at == ts, videos.c.id < vid)))
@@ -52,11 +56,11 @@ def feed_candidates(*, conn: sa.Connection, limit: int, before: tuple[datetime, 
 
 
 def live_videos_with_cameos(*, conn: sa.Connection, after_id: str | None, limit: int) -> list[sa.Row]:
-    """Published, live videos that use at least one cameo, in id order (the sweep's pages)."""
+    """Published, live videos that use at least one cameo, in id order (the sweep's pages; :data:`CANDIDATE_COLUMNS`)."""
     from kinora.stores.schema import video_cameo_uses
 
     has_use = sa.select(video_cameo_uses.c.video_id).where(video_cameo_uses.c.video_id == videos.c.id).exists()
-    q = sa.select(videos).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None), has_use)
+    q = sa.select(*CANDIDATE_COLUMNS).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None), has_use)
     if after_id is not None:
         q = q.where(videos.c.id > after_id)
     return list(conn.execute(q.order_by(videos.c.id).limit(limit)))

@@ -216,3 +216,8 @@ videos = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("unpublished_reason", sa.Text, nullable=True),
 )
+
+# Indexes the consent checks and the feed rely on at scale (migration 0004).
+sa.Index("ix_consent_ledger_cameo_action_seq", consent_ledger.c.cameo_id, consent_ledger.c.action, consent_ledger.c.seq)
+sa.Index("ix_consent_ledger_actor_id", consent_ledger.c.actor_id)
+sa.Index("ix_videos_published_at_id", videos.c.published_at, videos.c.id)

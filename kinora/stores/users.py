@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kinora.stores import utcnow
+from kinora.stores import existing_pairs, utcnow
 from kinora.stores.schema import follows, users
 
 
@@ -55,14 +55,7 @@ def remove_follow(*, conn: sa.Connection, follower_id: str, followee_id: str) ->
 
 def follow_pairs(*, conn: sa.Connection, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (follower, followee) pairs among ``pairs`` that exist."""
-    found: set[tuple[str, str]] = set()
-    items = sorted(set(pairs))
-    for i in range(0, len(items), 500):
-        q = sa.select(follows.c.follower_id, follows.c.followee_id).where(
-            sa.tuple_(follows.c.follower_id, follows.c.followee_id).in_(items[i : i + 500])
-        )
-        found.update((r.follower_id, r.followee_id) for r in conn.execute(q))
-    return found
+    return existing_pairs(conn, follows.c.follower_id, follows.c.followee_id, pairs)
 
 
 def users_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:

@@ -6,8 +6,9 @@ split into words and stemmed (Snowball English via ``snowballstemmer``: "politic
 "politician" share the stem "polit"). A restriction's content words (after dropping "no", "never",
 "content", ...) are its terms; a term that belongs to a topic in :data:`TOPICS` brings the whole
 topic with it ("political" also forbids "election", "senator", "campaign rally"). A prompt breaks
-the restriction when one of its words, or two-word phrases, matches a term exactly or, for terms of
-six letters or more, within one typo (``rapidfuzz`` optimal-string-alignment distance 1, so a swapped pair counts once: "swimwaer").
+the restriction when one of its words, or two-word phrases, matches a term's stem exactly or when a
+prompt word of six letters or more is within one typo of a forbidden word (unstemmed; ``rapidfuzz``
+optimal-string-alignment distance 1, so a swapped pair counts once: "swimsiut", "politcal").
 
 What it is not: a semantic classifier. A paraphrase with none of the words ("a man at a podium
 asking for votes") passes unless the topic lists it. Issue #5's screening adds that layer for
@@ -22,6 +23,7 @@ import re
 import snowballstemmer
 from anyascii import anyascii
 from pydantic import BaseModel
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 _STEMMER = snowballstemmer.stemmer("english")
@@ -60,8 +62,13 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(anyascii(text).lower())
 
 
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
 def _stems(words: list[str]) -> list[str]:
-    return _STEMMER.stemWords(words)
+    return [_stem(w) for w in words]
 
 
 def _phrase_key(phrase: str) -> str:
@@ -92,26 +99,48 @@ def restriction_terms(restriction: str) -> frozenset[str]:
     return frozenset(t for t in terms if t)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _long_terms(restriction: str) -> tuple[str, ...]:
+    """Unstemmed words of six letters or more the restriction forbids (its own and its topics'),
+    for one-typo matches. Unstemmed, because stems are short ("polit") and a typo away from
+    innocent ones ("polic", from "police")."""
+    words = {w for w in _words(restriction) if w not in _FRAME_WORDS}
+    stems = set(_stems(sorted(words)))
+    for terms in TOPICS.values():
+        if stems & {_phrase_key(t) for t in terms}:
+            words |= {t for t in terms if " " not in t}
+    return tuple(sorted(w for w in words if len(w) >= 6))
+
+
 class RestrictionHit(BaseModel):
     restriction: str
     matched: str  # the prompt word or phrase that matched
+
+
+@functools.lru_cache(maxsize=8192)
+def _prompt_grams(prompt: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(stem, word) for each word and two-word phrase of ``prompt``; and its words of six letters or
+    more, the candidates for one-typo matches. Cached: one prompt is screened against
+    each cameo of a request, again before publish and at every feed serve of its video."""
+    words = _words(prompt)
+    stems = _stems(words)
+    pairs = list(zip(stems, words))
+    grams = pairs + [(f"{a} {b}", f"{wa} {wb}") for (a, wa), (b, wb) in zip(pairs, pairs[1:])]
+    return tuple(grams), tuple(w for w in words if len(w) >= 6)
 
 
 def screen(prompt: str, restrictions: list[str] | tuple[str, ...]) -> RestrictionHit | None:
     """Return the first restriction ``prompt`` breaks, with the word that broke it, or None."""
     if not restrictions:
         return None
-    words = _words(prompt)
-    stems = _stems(words)
-    grams = list(zip(stems, words)) + [(f"{a} {b}", f"{wa} {wb}") for (a, wa), (b, wb) in
-                                       zip(zip(stems, words), zip(stems[1:], words[1:]))]
+    grams, long_words = _prompt_grams(prompt)
     for restriction in restrictions:
         terms = restriction_terms(restriction)
         for stem, word in grams:
             if stem in terms:
                 return RestrictionHit(restriction=restriction, matched=word)
-        long_terms = [t for t in terms if len(t) >= 6 and " " not in t]
-        for stem, word in grams:
-            if len(stem) >= 6 and " " not in stem and any(OSA.distance(stem, t, score_cutoff=1) <= 1 for t in long_terms):
+        long_terms = _long_terms(restriction)
+        for word in long_words:
+            if long_terms and process.extractOne(word, long_terms, scorer=OSA.distance, score_cutoff=1) is not None:
                 return RestrictionHit(restriction=restriction, matched=word)
     return None
