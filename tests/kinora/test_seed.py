@@ -10,8 +10,8 @@ def test_seed_is_idempotent_and_grants_once(stores, settings):
         counts = seed(conn=conn, settings=settings, media=stores.media)
         seed(conn=conn, settings=settings, media=stores.media)
         ledger = cameo_store.list_ledger(conn=conn)
-    assert (counts.users, counts.cameos, counts.works) == (6, 5, 5)
-    assert sorted(e.action for e in ledger) == ["grant"] * 5
+    assert (counts.users, counts.cameos, counts.works) == (7, 6, 30)
+    assert sorted(e.action for e in ledger) == ["grant"] * 6
 
 
 def test_seed_names_the_bad_field(stores, settings, tmp_path):

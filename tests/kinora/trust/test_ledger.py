@@ -17,7 +17,7 @@ from kinora.trust.ledger import LedgerKey
 
 @pytest.fixture
 def chained(seeded, settings):
-    """The seeded store plus a few more entries: 5 grants (seed) + 3 changes."""
+    """The seeded store plus a few more entries: 6 grants (seed) + 3 changes."""
     key = LedgerKey.for_settings(settings)
     with seeded.engine.begin() as conn:
         for i in range(3):
@@ -35,7 +35,7 @@ def test_an_untouched_ledger_verifies(chained):
     stores, key = chained
     report = _verify(stores, key)
     assert report.ok, report.problems
-    assert report.entries == 8
+    assert report.entries == 9
     with stores.engine.connect() as conn:
         rows = cameo_store.list_ledger(conn=conn)
     assert rows[0].prev_hash == ledger.GENESIS
@@ -86,18 +86,18 @@ def test_reordered_entries_are_detected(chained):
 def test_entries_cut_from_the_end_are_detected_by_the_signed_head(chained):
     stores, key = chained
     with stores.engine.begin() as conn:
-        conn.execute(consent_ledger.delete().where(consent_ledger.c.seq == 8))
+        conn.execute(consent_ledger.delete().where(consent_ledger.c.seq == 9))
     problems = _verify(stores, key).problems
-    assert problems == ["head: records 8 entries ending at seq 8; the ledger has 7 ending at seq 7 "
+    assert problems == ["head: records 9 entries ending at seq 9; the ledger has 8 ending at seq 8 "
                         "(entries removed from or added after the end)"]
 
 
 def test_a_forged_head_fails_its_signature(chained):
     stores, key = chained
     with stores.engine.begin() as conn:
-        conn.execute(consent_ledger.delete().where(consent_ledger.c.seq == 8))
-        prev = cameo_store.get_ledger_entry(conn=conn, seq=7)
-        conn.execute(ledger_head.update().values(seq=7, count=7, entry_hash=prev.entry_hash))
+        conn.execute(consent_ledger.delete().where(consent_ledger.c.seq == 9))
+        prev = cameo_store.get_ledger_entry(conn=conn, seq=8)
+        conn.execute(ledger_head.update().values(seq=8, count=8, entry_hash=prev.entry_hash))
     assert _verify(stores, key).problems == ["head: signature does not verify"]
 
 
@@ -124,7 +124,7 @@ def test_concurrent_appends_keep_one_chain(chained):
         t.join()
     report = _verify(stores, key)
     assert report.ok, report.problems
-    assert report.entries == 8 + 40
+    assert report.entries == 9 + 40
 
 
 def test_entries_from_before_the_chain_are_sealed_by_the_next_append(chained):
@@ -137,7 +137,7 @@ def test_entries_from_before_the_chain_are_sealed_by_the_next_append(chained):
         ledger.append(conn=conn, key=key, cameo_id="cam_bob", actor_id="usr_bob", action="change", detail={"x": 1})
     report = _verify(stores, key)
     assert report.ok, report.problems
-    assert report.entries == 10
+    assert report.entries == 11
 
 
 def test_cli_verify_ledger_exit_codes(chained, settings):
@@ -148,7 +148,7 @@ def test_cli_verify_ledger_exit_codes(chained, settings):
     env = {**os.environ, "KINORA_HOME": str(settings.home)}
     ok = subprocess.run(env_cmd, env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert "ledger ok: 8 entries" in ok.stdout
+    assert "ledger ok: 9 entries" in ok.stdout
     with stores.engine.begin() as conn:
         conn.execute(consent_ledger.update().where(consent_ledger.c.seq == 2).values(actor_id="usr_mallory"))
     bad = subprocess.run(env_cmd, env=env, capture_output=True, text=True, timeout=120)
