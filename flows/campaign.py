@@ -84,10 +84,10 @@ def check_consent(spec: GenerationSpec, stores: Stores, settings: Settings) -> C
 
 
 @task(cache_policy=NO_CACHE)
-def screen_rights(spec: GenerationSpec, stores: Stores) -> RightsDecision:
-    """Screen the prompt against the rights registry."""
+def screen_rights(spec: GenerationSpec, stores: Stores, settings: Settings) -> RightsDecision:
+    """Screen the prompt against the rights registry (as the requester: public figures need their cameo)."""
     with stores.engine.begin() as conn:
-        return generation.rights_stage(conn=conn, spec=spec)
+        return generation.rights_stage(conn=conn, spec=spec, settings=settings)
 
 
 def _transient(task, task_run, state) -> bool:
@@ -208,7 +208,7 @@ def _admit(chunk: list[GenerationSpec], run: _Run, stores: Stores, settings: Set
             continue
         t0 = time.perf_counter()
         with run.stage("rights"):
-            rights = screen_rights(spec, stores)
+            rights = screen_rights(spec, stores, settings)
         run.seconds[spec.request_id]["rights"] = time.perf_counter() - t0
         admission = Admission(allowed=rights.allowed, stage="none" if rights.allowed else "rights",
                               reason=rights.reason, consent=consent, rights=rights)

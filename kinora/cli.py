@@ -196,6 +196,60 @@ def rights_import(file: Path = typer.Argument(..., help="CSV or JSONL: holder, w
     typer.echo(f"imported {n} works from {file}")
 
 
+@rights_app.command("screen")
+def rights_screen(
+    src: Path = typer.Option(..., "--in", help='JSONL, one {"id": ..., "prompt": ...} per line.'),
+    dst: Path = typer.Option(..., "--out", help="JSONL decisions, one per input line, in order."),
+    requester: str = typer.Option(None, help="Screen as this user (public figures need a cameo that permits them)."),
+    batch: int = typer.Option(256, min=1, help="Prompts embedded together."),
+) -> None:
+    """Screen prompts against the registry: {"id", "decision", "matches": [{holder, work, method, score}], "reason"} per line."""
+    from kinora.stores import users as user_store
+    from kinora.stores.bundle import Stores
+    from kinora.trust.rights import screen_prompts
+
+    settings = _settings()
+    items = []
+    try:
+        lines = src.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        _die(f"{src}: cannot read ({exc.strerror})")
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _die(f"{src}: line {n}: not valid JSON ({exc.msg})")
+        if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("prompt"), str):
+            _die(f"{src}: line {n}: needs \"id\" and a string \"prompt\"")
+        items.append(item)
+    engine = Stores.open(settings).engine
+    with engine.connect() as conn:
+        requester_id = None
+        if requester:
+            user = user_store.get_user_by_handle(conn=conn, handle=requester)
+            if user is None:
+                _die(f"--requester: unknown user @{requester.lstrip('@')}")
+            requester_id = user.id
+        decisions = []
+        for i in range(0, len(items), batch):
+            decisions += screen_prompts(conn=conn, prompts=[it["prompt"] for it in items[i:i + batch]],
+                                        settings=settings.rights, requester_id=requester_id,
+                                        max_cameos=settings.consent.max_cameos_per_video)
+    tmp = dst.with_name(dst.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for item, d in zip(items, decisions):
+            fh.write(json.dumps({"id": item["id"], "decision": d.decision,
+                                 "matches": [{"holder": m.holder, "work": m.work, "method": m.method, "score": m.score}
+                                             for m in d.matches], "reason": d.reason}, ensure_ascii=False) + "\n")
+    tmp.replace(dst)  # never a half-written decisions file
+    blocked = sum(d.decision == "block" for d in decisions)
+    typer.echo(f"screened {len(items)} prompts: {blocked} block, "
+               f"{sum(d.decision == 'allow_with_terms' for d in decisions)} allow_with_terms, "
+               f"{len(items) - blocked - sum(d.decision == 'allow_with_terms' for d in decisions)} allow -> {dst}")
+
+
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Create or upgrade the operational store's schema."""

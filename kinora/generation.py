@@ -137,9 +137,11 @@ def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settin
     return decision
 
 
-def rights_stage(*, conn: sa.Connection, spec: GenerationSpec) -> RightsDecision:
+def rights_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings | None = None) -> RightsDecision:
     """Screen the prompt and record the decision; block the job when refused."""
-    decision = screen_prompt(conn=conn, prompt=spec.prompt)
+    settings = settings or Settings()
+    decision = screen_prompt(conn=conn, prompt=spec.prompt, settings=settings.rights, requester_id=spec.requester_id,
+                             max_cameos=settings.consent.max_cameos_per_video)
     _record(conn=conn, spec=spec, stage="rights", outcome=decision.decision, reason=decision.reason,
             detail={"matches": [m.model_dump() for m in decision.matches]})
     if not decision.allowed:
@@ -155,7 +157,7 @@ def admit(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> A
     if not consent.allowed:
         return Admission(allowed=False, stage="consent", reason=consent.reason, consent=consent, seconds=seconds)
     t0 = time.perf_counter()
-    rights = rights_stage(conn=conn, spec=spec)
+    rights = rights_stage(conn=conn, spec=spec, settings=settings)
     seconds["rights"] = time.perf_counter() - t0
     if not rights.allowed:
         return Admission(allowed=False, stage="rights", reason=rights.reason, consent=consent, rights=rights, seconds=seconds)

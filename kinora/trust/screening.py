@@ -106,7 +106,8 @@ def fold(text: str) -> Folded:
     for raw in _WORD.findall(nfkc):
         raw = raw.strip("!|")  # "wow!" is an exclamation, "p!kachu" is leet
         w = raw.lower()
-        if any(c.isalpha() for c in w) and any(c in _LEET_CHARS for c in w):
+        leet = sum(c in _LEET_CHARS for c in w)
+        if leet and sum(c.isalpha() for c in w) >= leet:  # "p1k4chu" is leet; "1990s" and "4k" are not
             w = w.translate(_LEET)
             tricks.add("leetspeak")
         w = w.replace("@", "a").replace("$", "s").replace("!", "").replace("|", "l")
@@ -239,7 +240,8 @@ class Screener:
 
         def keep(m: Match) -> None:
             i = self._index[m.work.id]
-            if i not in found or m.score > found[i].score:
+            old = found.get(i)
+            if old is None or (m.score, len(m.term)) > (old.score, len(old.term)):  # ties: the longer term
                 found[i] = m
 
         words = f.words
