@@ -43,19 +43,13 @@ class ModelCameo:
     revoked: bool = False
 
 
-@dataclass(frozen=True)
-class _Stamped:
-    """The stamping step's output, as publish() reads it (the media itself does not matter here)."""
+def _stamped(video_id: str):
+    """What the stamping step hands to publish() (the media itself does not matter here)."""
+    from kinora.provenance.stamp import StampedVideo
 
-    video_id: str
-    model_family: str = "ltx2"
-    model_version: str = "tiny-test"
-    media_key: str = "videos/none.mp4"
-    thumbnail_key: str = "videos/none.jpg"
-    sha256: str = "0" * 64
-
-    def provenance_summary(self) -> dict:
-        return {"c2pa_state": "signed", "claim_generator": "test", "visible_mark": "test"}
+    return StampedVideo(video_id=video_id, media_key="videos/none.mp4", thumbnail_key="videos/none.jpg", sha256="0" * 64,
+                        model_family="ltx2", model_version="tiny-test", c2pa_state="signed", claim_generator="test",
+                        visible_mark="test")
 
 
 class ConsentMachine(RuleBasedStateMachine):
@@ -202,7 +196,7 @@ class ConsentMachine(RuleBasedStateMachine):
         spec = self.pending.pop(index)
         valid = all(self.allows(spec.requester_id, h, spec.prompt) for h in spec.cameos)
         with self.stores.engine.begin() as conn:
-            video = generation.publish(conn=conn, spec=spec, stamped=_Stamped(video_id=f"vid_{spec.request_id}"),
+            video = generation.publish(conn=conn, spec=spec, stamped=_stamped(f"vid_{spec.request_id}"),
                                        settings=self.settings)
         assert (video is not None) == valid, f"publish {'allowed' if video else 'refused'} but the model says {valid}"
         if video is None:

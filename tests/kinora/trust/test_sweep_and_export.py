@@ -4,7 +4,6 @@ videos published through the real admit/publish path."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
@@ -14,19 +13,13 @@ from kinora.stores import catalog
 from kinora.stores import users as user_store
 
 
-@dataclass(frozen=True)
-class _Stamped:
-    """What publish() reads of the stamping step (the media itself does not matter here)."""
+def _stamped(video_id: str):
+    """What the stamping step hands to publish() (the media itself does not matter here)."""
+    from kinora.provenance.stamp import StampedVideo
 
-    video_id: str
-    model_family: str = "ltx2"
-    model_version: str = "tiny-test"
-    media_key: str = "videos/none.mp4"
-    thumbnail_key: str = "videos/none.jpg"
-    sha256: str = "0" * 64
-
-    def provenance_summary(self) -> dict:
-        return {"c2pa_state": "signed", "claim_generator": "test", "visible_mark": "test"}
+    return StampedVideo(video_id=video_id, media_key="videos/none.mp4", thumbnail_key="videos/none.jpg", sha256="0" * 64,
+                        model_family="ltx2", model_version="tiny-test", c2pa_state="signed", claim_generator="test",
+                        visible_mark="test")
 
 
 def _publish(stores, settings, requester: str, cameos: list[str], prompt: str, n: int) -> str:
@@ -35,7 +28,7 @@ def _publish(stores, settings, requester: str, cameos: list[str], prompt: str, n
     with stores.engine.begin() as conn:
         generation.register(conn=conn, spec=spec)
         assert generation.admit(conn=conn, spec=spec, settings=settings).allowed
-        video = generation.publish(conn=conn, spec=spec, stamped=_Stamped(video_id=f"vid_t{n}"), settings=settings)
+        video = generation.publish(conn=conn, spec=spec, stamped=_stamped(f"vid_t{n}"), settings=settings)
     assert video is not None
     return video.video_id
 
