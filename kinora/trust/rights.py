@@ -14,7 +14,6 @@ The screener is built once per registry version (works count and newest update) 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import threading
