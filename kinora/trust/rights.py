@@ -125,7 +125,7 @@ def _decide(conn, prompt, matches, rows, settings: RightsSettings, requester_id,
         found.append(RightsMatch(holder=m.work.holder, work=m.work.name, method=m.method, score=m.score,
                                  policy=policy, terms=row.terms))
         if policy == "blocked":
-            blocks.append(why or f"names a work whose holder opted out: {row.name} ({m.work.holder}; {m.method}, score {m.score:.2f})")
+            blocks.append(why or f"names a work whose holder opted out: {row.name} ({m.work.holder}), by {m.method}, score {m.score:.2f}")
     if blocks:
         return RightsDecision(decision="block", reason="; ".join(blocks), matches=found)
     if found:
