@@ -181,19 +181,50 @@ def verify(file: Path = typer.Argument(..., help="An MP4 to check.")) -> None:
 
 
 @rights_app.command("import")
-def rights_import(file: Path = typer.Argument(..., help="CSV or JSONL: holder, work, kind, aliases, description, policy, terms.")) -> None:
-    """Import rights holders and works (every row checked first; nothing imported on error)."""
+def rights_import(
+    file: Path = typer.Argument(..., help="CSV or JSONL: holder, work, kind, aliases, description, policy, terms[, holder_default]."),
+    rescreen: bool = typer.Option(True, help="Re-screen the catalog afterwards when the registry changed."),
+) -> None:
+    """Import rights holders and works (every row checked first; nothing imported on error), then re-screen."""
     from kinora.stores.bundle import Stores
     from kinora.trust.registry_file import import_rows, read_registry_file
 
     settings = _settings()
     try:
         rows = read_registry_file(file)
-        with Stores.open(settings).engine.begin() as conn:
+        engine = Stores.open(settings).engine
+        with engine.begin() as conn:
             n = import_rows(conn=conn, rows=rows)
     except KinoraError as exc:
         _die(str(exc))
     typer.echo(f"imported {n} works from {file}")
+    if rescreen:
+        _rescreen(engine, settings, trigger="import", force=False)
+
+
+def _rescreen(engine, settings, *, trigger: str, force: bool, page: int = 1000) -> None:
+    from kinora.trust.rescreen import rescreen
+
+    with engine.begin() as conn:
+        result = rescreen(conn=conn, settings=settings, trigger=trigger, force=force, page=page)
+    if result.skipped:
+        typer.echo("rights rescreen: registry unchanged since the last re-screen; nothing to do")
+        return
+    typer.echo(f"rights rescreen: {result.checked} videos checked, {len(result.taken_down)} taken down")
+    for item in result.taken_down[:20]:
+        typer.echo(f"  {item.video_id}: {item.reason}")
+
+
+@rights_app.command("rescreen")
+def rights_rescreen_cmd(
+    force: bool = typer.Option(False, help="Re-screen even when the registry has not changed."),
+    page: int = typer.Option(1000, min=1, help="Videos screened per batch."),
+) -> None:
+    """Re-screen the catalog against the registry and take down what it now blocks (the scheduled flow, run now)."""
+    from kinora.stores.bundle import Stores
+
+    settings = _settings()
+    _rescreen(Stores.open(settings).engine, settings, trigger="manual", force=force, page=page)
 
 
 @rights_app.command("screen")

@@ -23,7 +23,7 @@ from kinora.stores import jobs as job_store
 from kinora.stores.lake import Lake
 from kinora.trust.consent import ConsentDecision, check_consent, record_use
 from kinora.trust.ledger import LedgerKey
-from kinora.trust.rights import RightsDecision, screen_prompt
+from kinora.trust.rights import RightsDecision, screen_items, with_sources
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,23 @@ def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settin
 def rights_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings | None = None) -> RightsDecision:
     """Screen the prompt and record the decision; block the job when refused."""
     settings = settings or Settings()
-    decision = screen_prompt(conn=conn, prompt=spec.prompt, settings=settings.rights, requester_id=spec.requester_id,
-                             max_cameos=settings.consent.max_cameos_per_video)
+    decision = screen_remix(conn=conn, prompt=spec.prompt, remix_of=spec.remix_of, requester_id=spec.requester_id,
+                            settings=settings)
     _record(conn=conn, spec=spec, stage="rights", outcome=decision.decision, reason=decision.reason,
             detail={"matches": [m.model_dump() for m in decision.matches]})
     if not decision.allowed:
         job_store.set_status(conn=conn, job_id=spec.request_id, status="blocked", reason=f"rights: {decision.reason}")
     return decision
+
+
+def screen_remix(*, conn: sa.Connection, prompt: str, remix_of: str | None, requester_id: str,
+                 settings: Settings) -> RightsDecision:
+    """Screen a prompt; for a remix, every prompt up its remix chain too, for the same requester
+    (the source's rights carry over to the remix)."""
+    chain = catalog.sources_of(remix_of, catalog.lineage(conn=conn, video_ids=[remix_of])) if remix_of else []
+    decisions = screen_items(conn=conn, items=[(prompt, requester_id)] + [(v.prompt, requester_id) for v in chain],
+                             settings=settings.rights, max_cameos=settings.consent.max_cameos_per_video)
+    return with_sources(decisions[0], [(v.id, d) for v, d in zip(chain, decisions[1:])], prompt)
 
 
 def admit(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> Admission:
@@ -207,7 +217,7 @@ def publish(
             fps=spec.fps, model_family=stamped.model_family, model_version=stamped.model_version, seed=spec.seed,
             media_key=stamped.media_key, thumbnail_key=stamped.thumbnail_key, sha256=stamped.sha256,
             provenance=stamped.provenance_summary(), cameo_ids=[g.cameo_id for g in recheck.grants],
-            published_at=None if draft else now, unpublished_at=None, created_at=now,
+            published_at=None if draft else now, unpublished_at=None, created_at=now, remix_of=spec.remix_of,
         ),
     )
     if not inserted:  # a concurrent publisher won the race: report its row

@@ -120,6 +120,15 @@ class KinoraApi:
         self.settings = settings
         self.stores = Stores.open(settings)
         self.material = load_signer_material(settings.provenance, settings.cert_dir)
+        self._warm_rights_screener()
+
+    def _warm_rights_screener(self) -> None:
+        """Load the embedding model and build the screener now, so the replica turns healthy only when
+        the first submission can be screened at full speed (loading takes seconds on a busy CPU)."""
+        from kinora.trust.rights import screener_for
+
+        with self.stores.engine.connect() as conn:
+            screener_for(conn=conn, settings=self.settings.rights)
 
     async def _generate(self, request):
         return await self.generator.generate.remote(request)

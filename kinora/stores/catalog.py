@@ -87,3 +87,43 @@ def publish_draft(*, conn: sa.Connection, video_id: str) -> bool:
     done = conn.execute(videos.update().where(videos.c.id == video_id, videos.c.published_at.is_(None),
                                               videos.c.unpublished_at.is_(None)).values(published_at=utcnow()))
     return done.rowcount == 1
+
+
+# What the rights re-screen reads of each video.
+SCREEN_COLUMNS = (videos.c.id, videos.c.creator_id, videos.c.prompt, videos.c.remix_of)
+
+
+def videos_in_circulation(*, conn: sa.Connection, after_id: str | None, limit: int) -> list[sa.Row]:
+    """Published videos and drafts not taken down, in id order (:data:`SCREEN_COLUMNS`, a page at a time)."""
+    q = sa.select(*SCREEN_COLUMNS).where(videos.c.unpublished_at.is_(None))
+    if after_id is not None:
+        q = q.where(videos.c.id > after_id)
+    return list(conn.execute(q.order_by(videos.c.id).limit(limit)))
+
+
+def lineage(*, conn: sa.Connection, video_ids: list[str], max_depth: int = 50) -> dict[str, sa.Row]:
+    """Every ancestor of ``video_ids`` through ``remix_of`` (taken down or not), by id (:data:`SCREEN_COLUMNS`)."""
+    found: dict[str, sa.Row] = {}
+    frontier = {v for v in video_ids if v}
+    for _ in range(max_depth):
+        frontier -= found.keys()
+        if not frontier:
+            break
+        items = sorted(frontier)
+        frontier = set()
+        for i in range(0, len(items), 500):
+            for row in conn.execute(sa.select(*SCREEN_COLUMNS).where(videos.c.id.in_(items[i : i + 500]))):
+                found[row.id] = row
+                if row.remix_of:
+                    frontier.add(row.remix_of)
+    return found
+
+
+def sources_of(video_id: str | None, rows: dict[str, sa.Row]) -> list[sa.Row]:
+    """The remix chain above a video, parent first, from rows :func:`lineage` returned (stops at a cycle)."""
+    chain, seen = [], set()
+    while video_id and video_id in rows and video_id not in seen:
+        seen.add(video_id)
+        chain.append(rows[video_id])
+        video_id = rows[video_id].remix_of
+    return chain

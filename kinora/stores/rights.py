@@ -5,12 +5,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kinora.stores import utcnow
-from kinora.stores.schema import rights_holders, rights_works
+from kinora.stores.schema import rights_holders, rights_rescreens, rights_works
 
 
-def upsert_holder(*, conn: sa.Connection, holder_id: str, name: str) -> None:
+def upsert_holder(*, conn: sa.Connection, holder_id: str, name: str, default_policy: str | None = None) -> None:
+    """Create the holder if new; set its default policy when one is given (None leaves it as it is)."""
     if conn.execute(sa.select(rights_holders.c.id).where(rights_holders.c.id == holder_id)).first() is None:
-        conn.execute(rights_holders.insert().values(id=holder_id, name=name, created_at=utcnow()))
+        conn.execute(rights_holders.insert().values(id=holder_id, name=name, created_at=utcnow(),
+                                                    default_policy=default_policy or "default"))
+    elif default_policy is not None:
+        conn.execute(rights_holders.update().where(rights_holders.c.id == holder_id,
+                                                   rights_holders.c.default_policy != default_policy)
+                     .values(default_policy=default_policy))
 
 
 def upsert_work(
@@ -38,8 +44,20 @@ def upsert_work(
 def list_works(*, conn: sa.Connection) -> list[sa.Row]:
     """Every work with its holder's name, in a stable order."""
     q = (
-        sa.select(rights_works, rights_holders.c.name.label("holder_name"))
+        sa.select(rights_works, rights_holders.c.name.label("holder_name"),
+                  rights_holders.c.default_policy.label("holder_default"))
         .join(rights_holders, rights_holders.c.id == rights_works.c.holder_id)
         .order_by(rights_works.c.id)
     )
     return list(conn.execute(q))
+
+
+def last_rescreen(*, conn: sa.Connection) -> sa.Row | None:
+    """The newest finished re-screen of the catalog."""
+    q = sa.select(rights_rescreens).where(rights_rescreens.c.finished_at.is_not(None))
+    return conn.execute(q.order_by(rights_rescreens.c.id.desc()).limit(1)).first()
+
+
+def record_rescreen(*, conn: sa.Connection, digest: str, trigger: str, started_at, checked: int, taken_down: int) -> None:
+    conn.execute(rights_rescreens.insert().values(registry_digest=digest, trigger=trigger, started_at=started_at,
+                                                  finished_at=utcnow(), checked=checked, taken_down=taken_down))

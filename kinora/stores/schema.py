@@ -126,6 +126,8 @@ rights_holders = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", TS, nullable=False),
+    # what the holder's works marked "default" get: blocked | allowed | default (the platform regime)
+    sa.Column("default_policy", sa.String(16), nullable=False, server_default="default"),
 )
 
 rights_works = sa.Table(
@@ -137,7 +139,7 @@ rights_works = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("aliases", sa.JSON, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("policy", sa.String(16), nullable=False),  # blocked | allowed
+    sa.Column("policy", sa.String(16), nullable=False),  # blocked | allowed | default (the holder's, else the regime)
     sa.Column("terms", sa.JSON, nullable=True),
     sa.Column("updated_at", TS, nullable=False),
     sa.UniqueConstraint("holder_id", "name", name="uq_rights_works_holder_name"),
@@ -215,6 +217,20 @@ videos = sa.Table(
     sa.Column("unpublished_at", TS, nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("unpublished_reason", sa.Text, nullable=True),
+    sa.Column("remix_of", sa.String(40), nullable=True, index=True),  # the parent video of a remix
+)
+
+# One row per re-screen of the published catalog against a registry version (migration 0005).
+rights_rescreens = sa.Table(
+    "rights_rescreens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("registry_digest", sa.String(64), nullable=False, index=True),
+    sa.Column("trigger", sa.String(32), nullable=False),  # schedule | import | manual
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS, nullable=True),
+    sa.Column("checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("taken_down", sa.Integer, nullable=False, server_default="0"),
 )
 
 # Indexes the consent checks and the feed rely on at scale (migration 0004).

@@ -1,7 +1,8 @@
 """The rights registry file format (CSV or JSONL), read whole or not at all.
 
-Fields: ``holder, work, kind, aliases, description, policy, terms``. In CSV, aliases are
-``|``-separated and terms is a JSON object (optional); in JSONL aliases is a list.
+Fields: ``holder, work, kind, aliases, description, policy, terms``, and optionally
+``holder_default``. In CSV, aliases are ``|``-separated and terms is a JSON object (optional); in
+JSONL aliases is a list.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class RightsRow(BaseModel):
     policy: Literal["blocked", "allowed", "default"] = Field(
         description="blocked (opted out), allowed on terms, or default (the platform regime decides).")
     terms: dict | None = Field(None, description="Terms when allowed: attribution, contexts, revenue share tag.")
+    holder_default: Literal["blocked", "allowed", "default"] | None = Field(
+        None, description="Optional: the holder's default for its works marked 'default' (blocked, allowed, or "
+                          "default to leave them to the platform regime). Empty leaves the holder's setting as it is.")
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -41,6 +45,11 @@ class RightsRow(BaseModel):
         if isinstance(v, str):
             return [a.strip() for a in v.split("|") if a.strip()]
         return v
+
+    @field_validator("holder_default", mode="before")
+    @classmethod
+    def _blank(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("terms", mode="before")
     @classmethod
@@ -80,12 +89,19 @@ def read_registry_file(path: Path) -> list[RightsRow]:
     else:
         raise InputFileError(path, "", "registry files are .csv or .jsonl")
     rows = []
+    defaults: dict[str, tuple[str, int]] = {}  # holder -> (holder_default, first line that set it)
     for line, data in raw:
         try:
-            rows.append(RightsRow.model_validate(data))
+            row = RightsRow.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             raise InputFileError(path, f"line {line}, field {pydantic_location(err['loc'])}", err["msg"]) from None
+        if row.holder_default is not None:
+            seen = defaults.setdefault(row.holder.casefold(), (row.holder_default, line))
+            if seen[0] != row.holder_default:
+                raise InputFileError(path, f"line {line}, field holder_default",
+                                     f"{row.holder_default!r} contradicts {seen[0]!r} set for {row.holder} on line {seen[1]}")
+        rows.append(row)
     return rows
 
 
@@ -93,7 +109,7 @@ def import_rows(*, conn: sa.Connection, rows: list[RightsRow]) -> int:
     """Upsert the rows (ids derive from names, so importing twice changes nothing); return the count."""
     for row in rows:
         holder_id = stable_id("hld", row.holder.casefold())
-        rights_store.upsert_holder(conn=conn, holder_id=holder_id, name=row.holder)
+        rights_store.upsert_holder(conn=conn, holder_id=holder_id, name=row.holder, default_policy=row.holder_default)
         rights_store.upsert_work(
             conn=conn, work_id=stable_id("wrk", row.holder.casefold(), row.work.casefold()), holder_id=holder_id,
             name=row.work, kind=row.kind, aliases=row.aliases, description=row.description,

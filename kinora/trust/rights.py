@@ -4,10 +4,14 @@ and what each work's policy says.
 - ``blocked`` works block.
 - ``allowed`` works allow on their terms (attribution, revenue-share tag), unless the prompt breaks
   one of the terms' ``disallowed_contexts`` ("no violence"; screened like a cameo restriction).
-- ``default`` works follow the platform regime (``KINORA_RIGHTS__REGIME``): ``opt_out`` allows
-  them, ``opt_in`` blocks them (protected until their holder opts in).
+- ``default`` works follow their holder's default (``blocked`` or ``allowed``) when the holder set
+  one, else the platform regime (``KINORA_RIGHTS__REGIME``): ``opt_out`` allows them, ``opt_in``
+  blocks them (protected until their holder opts in).
 - public figures are blocked unless the person has a verified cameo (``terms.cameo``) whose
   consent admits the requester.
+
+- a remix carries its sources' rights: the new prompt and every prompt up its remix chain are
+  screened, and the strictest outcome wins (:func:`with_sources`).
 
 The screener is built once per registry version (works count and newest update) and reused.
 """
@@ -86,15 +90,60 @@ def screener_for(*, conn: sa.Connection, settings: RightsSettings | None = None)
     return screener, by_id
 
 
-def screen_prompts(*, conn: sa.Connection, prompts: list[str], settings: RightsSettings | None = None,
-                   requester_id: str | None = None, max_cameos: int = 2) -> list[RightsDecision]:
-    """Decide each prompt (batched: one embedding pass for all)."""
+def registry_digest(*, conn: sa.Connection, settings: RightsSettings | None = None) -> str:
+    """A fingerprint of everything a decision depends on besides the prompt: every work with its
+    holder's default, and the screening settings. The re-screen runs when it changes."""
+    settings = settings or RightsSettings()
+    works = [[r.id, r.holder_name, r.holder_default, r.name, r.kind, list(r.aliases or []), r.description, r.policy,
+              r.terms] for r in rights_store.list_works(conn=conn)]
+    payload = json.dumps({"works": works, "settings": settings.model_dump(mode="json")}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def screen_items(*, conn: sa.Connection, items: list[tuple[str, str | None]], settings: RightsSettings | None = None,
+                 max_cameos: int = 2) -> list[RightsDecision]:
+    """Decide each (prompt, requester) pair; each distinct prompt is matched once (one embedding pass)."""
     settings = settings or RightsSettings()
     screener, rows = screener_for(conn=conn, settings=settings)
-    out = []
-    for prompt, matches in zip(prompts, screener.screen_many(prompts)):
-        out.append(_decide(conn, prompt, matches, rows, settings, requester_id, max_cameos))
-    return out
+    unique = list(dict.fromkeys(prompt for prompt, _ in items))
+    found = dict(zip(unique, screener.screen_many(unique)))
+    return [_decide(conn, prompt, found[prompt], rows, settings, requester, max_cameos) for prompt, requester in items]
+
+
+def screen_prompts(*, conn: sa.Connection, prompts: list[str], settings: RightsSettings | None = None,
+                   requester_id: str | None = None, max_cameos: int = 2) -> list[RightsDecision]:
+    """Decide each prompt for one requester (batched: one embedding pass for all)."""
+    return screen_items(conn=conn, items=[(p, requester_id) for p in prompts], settings=settings, max_cameos=max_cameos)
+
+
+def with_sources(own: RightsDecision, sources: list[tuple[str, RightsDecision]], prompt: str = "") -> RightsDecision:
+    """A remix's decision: its own prompt's, carrying each source's (video id, decision), parent first.
+
+    The strictest wins: a block anywhere blocks (the remix's own reason first, then the nearest
+    source's). A work allowed upstream stays on its terms, and the remix's ``prompt`` must respect
+    them too: "Optimus Prime waving" remixed as "now make it a brutal fight" breaks "no violence".
+    """
+    if not sources:
+        return own
+    matches = list(own.matches)
+    for _, d in sources:
+        matches += [m for m in d.matches if m not in matches]
+    if own.decision == "block":
+        return RightsDecision(decision="block", reason=own.reason, matches=matches)
+    for video_id, d in sources:
+        if d.decision == "block":
+            return RightsDecision(decision="block", reason=f"remix source {video_id}: {d.reason}", matches=matches)
+        for m in d.matches:
+            hit = screen_contexts(prompt, list((m.terms or {}).get("disallowed_contexts") or [])) if prompt else None
+            if hit is not None:
+                return RightsDecision(
+                    decision="block", matches=matches,
+                    reason=(f"remix source {video_id} shows {m.work}, which is allowed, but not here: its terms say "
+                            f"{hit.restriction!r} and the remix prompt mentions {hit.matched!r}"))
+    if matches:
+        names = ", ".join(dict.fromkeys(f"{m.work} ({m.holder})" for m in matches))
+        return RightsDecision(decision="allow_with_terms", reason=f"allowed on the holder's terms: {names}", matches=matches)
+    return own
 
 
 def screen_prompt(*, conn: sa.Connection, prompt: str, settings: RightsSettings | None = None,
@@ -109,7 +158,7 @@ def _decide(conn, prompt, matches, rows, settings: RightsSettings, requester_id,
     for m in sorted(matches, key=lambda m: (-m.score, m.work.name)):
         row = rows[m.work.id]
         terms = row.terms or {}
-        policy, why = _effective_policy(row.policy, settings)
+        policy, why = _effective_policy(row, settings)
         if row.kind == "public_figure":
             cameo = terms.get("cameo")
             if cameo and requester_id and _cameo_permits(conn, requester_id, cameo, prompt, max_cameos):
@@ -134,12 +183,18 @@ def _decide(conn, prompt, matches, rows, settings: RightsSettings, requester_id,
     return RightsDecision(decision="allow", reason="no registered work referred to")
 
 
-def _effective_policy(policy: str, settings: RightsSettings) -> tuple[str, str | None]:
-    if policy == "default":
-        if settings.regime == "opt_in":
-            return "blocked", "protected under the opt-in regime until its holder opts in"
+def _effective_policy(row: sa.Row, settings: RightsSettings) -> tuple[str, str | None]:
+    """The work's own policy; for ``default``, its holder's default, else the platform regime."""
+    if row.policy != "default":
+        return row.policy, None
+    holder_default = getattr(row, "holder_default", None) or "default"
+    if holder_default == "blocked":
+        return "blocked", f"names a work whose holder blocks its works by default: {row.name} ({row.holder_name})"
+    if holder_default == "allowed":
         return "allowed", None
-    return policy, None
+    if settings.regime == "opt_in":
+        return "blocked", f"{row.name} ({row.holder_name}) is protected under the opt-in regime until its holder opts in"
+    return "allowed", None
 
 
 def _cameo_permits(conn, requester_id: str, cameo: str, prompt: str, max_cameos: int) -> bool:

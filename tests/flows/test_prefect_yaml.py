@@ -84,3 +84,9 @@ def test_prefect_deploy_accepts_the_campaign_deployment(prefect_server):
     assert sweep["parameters"] == {"page": 1000}
     [schedule] = sweep["schedules"]
     assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0
+    rescreen = _prefect(prefect_server, "deployment", "inspect", "rights-rescreen/rights-rescreen", "--output", "json")
+    assert rescreen.returncode == 0, rescreen.stdout + rescreen.stderr
+    rescreen = json.loads(rescreen.stdout)
+    assert rescreen["parameters"] == {"page": 1000}
+    [schedule] = rescreen["schedules"]
+    assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0

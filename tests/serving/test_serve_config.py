@@ -27,12 +27,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+def _get(url: str, key: str | None = None, body: dict | None = None, timeout: float = 30) -> tuple[int, dict]:
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
     req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, headers=headers,
                                  method="POST" if body else "GET")
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as exc:  # while the app deploys, Serve's proxy answers in plain text
         raw = exc.read()

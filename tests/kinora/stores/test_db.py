@@ -7,7 +7,19 @@ import sqlalchemy as sa
 from kinora.stores.db import current_revision, get_engine, head_revision, make_engine, migrate
 
 TABLES = {"users", "follows", "cameos", "cameo_approvals", "consent_ledger", "rights_holders", "rights_works",
-          "jobs", "decisions", "videos", "alembic_version"}
+          "jobs", "decisions", "videos", "rights_rescreens", "alembic_version"}
+
+
+def _schema_drift(engine) -> list:
+    """What the migrated database lacks or has beyond ``kinora.stores.schema`` (tables, columns, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from kinora.stores.schema import metadata
+
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), metadata)
+    return [d for d in diffs if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 
 def test_migrate_creates_schema_and_is_idempotent(tmp_path):
@@ -18,6 +30,7 @@ def test_migrate_creates_schema_and_is_idempotent(tmp_path):
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     with engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    assert _schema_drift(engine) == []  # the migrations and the schema module describe the same database
 
 
 def _migrate_in_child(url: str) -> None:
@@ -59,6 +72,7 @@ def test_postgres_url_is_accepted():
         migrate(engine)
         assert TABLES <= set(sa.inspect(engine).get_table_names())
         assert current_revision(engine) == head_revision()
+        assert _schema_drift(engine) == []
         engine.dispose()
     finally:
         with admin_engine.connect() as conn:
