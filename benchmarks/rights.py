@@ -9,8 +9,10 @@ process to one core (one torch thread), and screens every prompt of the evaluati
   on those labelled ``allow``, and whether each reference to an allowed work was recognised
   (``allow_with_terms``);
 * speed: prompts per second screening the whole set in batches (``--batch``), and p50/p99 latency
-  screening one prompt at a time. Baseline in the same run: the same without the embedding check
-  (lexical stages only), so the ratio is what the sentence-embedding model costs.
+  screening one prompt at a time. Baselines in the same run: the same without the embedding check
+  (lexical stages only), so the ratio is what the sentence-embedding model costs; and the same
+  with the model in fp32 throughout (by default batches run in bfloat16 on CPUs with bf16 units,
+  such as this machine's AMX; single prompts stay fp32).
 
 Thresholds were chosen on this same set (there is no held-out split yet): read the quality figures
 as what the set shows, not as a generalisation bound. The last stdout line is one JSON object.
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from kinora.seed import seed
     from kinora.settings import RightsSettings, Settings
     from kinora.stores.bundle import Stores
+    from kinora.trust.screening import cpu_has_bf16
 
     items = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line.strip()]
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="kinora-rights-bench-")))
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     with stores.engine.connect() as conn:
         lexical = _measure(conn, RightsSettings(embedding=False), items, args.batch, args.singles)
         full = None if args.no_embedding else _measure(conn, RightsSettings(embedding_threads=1), items, args.batch, args.singles)
+        fp32 = None if args.no_embedding else _measure(conn, RightsSettings(embedding_threads=1, embedding_precision="fp32"),
+                                                       items, args.batch, args.singles)
     main_run = full or lexical
     quality = _quality(items, main_run["decisions"])
     speed = {k: v for k, v in main_run.items() if k != "decisions"}
@@ -101,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                                                           if k in ("block_recall", "false_block_rate")},
         "speed": speed, "baseline_lexical_only": base,
         "ratio_prompts_per_s": round(speed["prompts_per_s"] / base["prompts_per_s"], 3),
+        "embedding_precision": None if full is None else ("bf16 batches" if cpu_has_bf16() else "fp32"),
+        "baseline_fp32": None if fp32 is None else {k: v for k, v in fp32.items() if k != "decisions"},
+        "ratio_vs_fp32": None if fp32 is None else round(speed["prompts_per_s"] / fp32["prompts_per_s"], 3),
+        "quality_fp32": None if fp32 is None else {k: v for k, v in _quality(items, fp32["decisions"]).items()
+                                                   if k in ("block_recall", "false_block_rate")},
         "goals": {"block_recall": 0.99, "false_block_rate": 0.01, "prompts_per_s": 500, "p99_ms": 20},
         "goals_met": {"block_recall": quality["block_recall"] >= 0.99, "false_block_rate": quality["false_block_rate"] <= 0.01,
                       "prompts_per_s": speed["prompts_per_s"] >= 500, "p99_ms": speed["p99_ms"] < 20},

@@ -79,11 +79,13 @@ def screener_for(*, conn: sa.Connection, settings: RightsSettings | None = None)
         if screener is None:
             embedder = None
             if settings.embedding:
-                embedder = load_embedder(str(settings.embedding_model_dir or default_model_dir()), settings.embedding_threads)
+                embedder = load_embedder(str(settings.embedding_model_dir or default_model_dir()), settings.embedding_threads,
+                                         settings.embedding_precision)
             works = [Work(id=r.id, holder=r.holder_name, name=r.name, kind=r.kind, aliases=tuple(r.aliases or ()),
                           description=r.description) for r in rows]
             config = ScreenerConfig(semantic_threshold=settings.semantic_threshold,
-                                    context_threshold=settings.context_threshold, embed=settings.embedding)
+                                    context_threshold=settings.context_threshold, holder_threshold=settings.holder_threshold,
+                                    embed=settings.embedding)
             screener = Screener(works, config, embedder)
             _SCREENERS.clear()
             _SCREENERS[version] = screener

@@ -39,6 +39,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import ahocorasick
 import numpy as np
@@ -151,15 +152,33 @@ class _Term:
 class ScreenerConfig:
     semantic_threshold: float = 0.75
     context_threshold: float = 0.25
+    holder_threshold: float = 0.55  # the bar for a description match when the prompt names the work's holder
     ambiguous_zipf: float = 3.0
     fuzzy_min_len: int = 5
     embed: bool = True
 
 
-class Embedder:
-    """Sentence embeddings (L2-normalised) from a local sentence-transformers model folder."""
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16); without it bf16 is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
 
-    def __init__(self, model_dir: str, threads: int = 1, batch_size: int = 64):
+
+class Embedder:
+    """Sentence embeddings (L2-normalised) from a local sentence-transformers model folder.
+
+    Batches of :attr:`BF16_MIN_BATCH` or more run under bfloat16 autocast when ``precision`` says
+    so: on this machine's AMX units that is 2.3x the fp32 throughput with a cosine to the fp32
+    vectors of at least 0.9999 on the evaluation set. Single prompts stay in fp32, which is faster
+    for them (the cast costs more than it saves).
+    """
+
+    BF16_MIN_BATCH = 8
+
+    def __init__(self, model_dir: str, threads: int = 1, batch_size: int = 128, precision: str = "auto"):
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -168,17 +187,22 @@ class Embedder:
         self.model = SentenceTransformer(model_dir, device="cpu", local_files_only=True)
         self.model.max_seq_length = 64  # prompts are short; a long one is judged on its start
         self.batch_size = batch_size
+        self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        import torch
+
+        use_bf16 = self.bf16 and len(texts) >= self.BF16_MIN_BATCH
+        with self._lock, torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            out = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return out.astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(model_dir: str, threads: int = 1) -> Embedder:
-    return Embedder(model_dir, threads=threads)
+def load_embedder(model_dir: str, threads: int = 1, precision: str = "auto") -> Embedder:
+    return Embedder(model_dir, threads=threads, precision=precision)
 
 
 def default_model_dir() -> str:
@@ -212,6 +236,22 @@ class Screener:
             self.automaton.add_word(key, (key, idxs))
         if by_key:
             self.automaton.make_automaton()
+        # Holders, by their full name and by their first word ("Moonbeam" of "Moonbeam Studios"): a
+        # prompt that names the holder needs less similarity to one of its works' descriptions.
+        self.holder_terms: dict[str, list[tuple[str, bool]]] = {}  # key -> [(holder, ambiguous)]
+        for holder in sorted({w.holder for w in self.works}):
+            words = fold(holder).words
+            if words and words[0] == "the":
+                words = words[1:]
+            for key in {"".join(words), words[0] if words else ""}:
+                if len(key) >= 4:
+                    ambiguous = zipf_frequency(key, "en") >= self.config.ambiguous_zipf
+                    self.holder_terms.setdefault(key, []).append((holder, ambiguous))
+        self.holder_automaton = ahocorasick.Automaton()
+        for key, holders in self.holder_terms.items():
+            self.holder_automaton.add_word(key, (key, holders))
+        if self.holder_terms:
+            self.holder_automaton.make_automaton()
         self.fuzzy_keys = sorted({t.key for t in self.terms if len(t.key) >= self.config.fuzzy_min_len and not t.ambiguous})
         self.fuzzy_terms = {k: idxs for k, idxs in by_key.items() if k in set(self.fuzzy_keys)}
         self.max_words = max((t.words for t in self.terms), default=1) + 1
@@ -280,7 +320,27 @@ class Screener:
             best = np.maximum(sims[:n], sims[n:])
             for i in np.flatnonzero(best >= self.config.semantic_threshold):
                 keep(Match(self.works[int(i)], "description", round(float(best[i]), 3), self.works[int(i)].description))
+            named = self._holders_named(f, squashed, starts, ends, word_starts)
+            if named:
+                for i in np.flatnonzero(best >= self.config.holder_threshold):
+                    w = self.works[int(i)]
+                    if w.holder in named:
+                        keep(Match(w, "holder_and_description", round(float(best[i]), 3), f"{w.holder}: {w.description}"))
         return list(found.values())
+
+    def _holders_named(self, f: Folded, squashed: str, starts: set, ends: set, word_starts: list) -> set[str]:
+        """Holders the prompt names on word boundaries (a common word counts only when capitalised)."""
+        named: set[str] = set()
+        if not squashed or not self.holder_terms:
+            return named
+        for end, (key, holders) in self.holder_automaton.iter(squashed):
+            start = end - len(key) + 1
+            if start not in starts or end not in ends:
+                continue
+            spanned = [k for k, s in enumerate(word_starts) if start <= s <= end]
+            capitalised = any(f.capitalised[k] for k in spanned) if f.capitalised else True
+            named |= {h for h, ambiguous in holders if capitalised or not ambiguous}
+        return named
 
     def _context(self, sims: np.ndarray | None, work: int) -> bool:
         """Similarity to the description alone: the name would make any prompt using the word look close."""

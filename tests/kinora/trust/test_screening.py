@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ WORKS = [
     Work("w4", "Marvel", "Spider-Man", "character", ("Spidey", "Peter Parker"), "A web-slinging superhero"),
 ]
 LEXICAL = Screener(WORKS, ScreenerConfig(embed=False))
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
@@ -116,3 +118,32 @@ def test_cli_screen_writes_one_decision_per_line_in_order(seeded, settings, monk
     src.write_text('{"id": 1, "prompt": "ok"}\n{"id": 2}\n')
     bad = CliRunner().invoke(app, ["rights", "screen", "--in", str(src), "--out", str(tmp_path / "x.jsonl")])
     assert bad.exit_code == 2 and "line 2" in bad.output and not (tmp_path / "x.jsonl").exists()
+
+
+def test_naming_the_holder_lowers_the_bar_for_its_works_only(seeded):
+    with seeded.engine.connect() as conn:
+        named = screen_prompt(conn=conn, prompt="Moonbeam's space hero in a cape")
+        unnamed = screen_prompt(conn=conn, prompt="a space hero in a cape")
+        other = screen_prompt(conn=conn, prompt="Moonbeam's new cartoon about a fox in a bakery")
+    [match] = named.matches
+    assert named.decision == "block" and (match.work, match.method) == ("Captain Comet", "holder_and_description")
+    assert 0.55 <= match.score < 0.75  # below the bar for a description alone
+    assert unnamed.decision == "allow"  # the same paraphrase without the holder stays under the bar
+    assert other.decision == "allow"  # naming the holder is not enough on its own
+
+
+def test_bf16_batches_embed_like_fp32():
+    """The bf16 path (used for batches on CPUs with bf16 units) must not change what the model says."""
+    import numpy as np
+
+    from kinora.trust.screening import Embedder, default_model_dir
+
+    prompts = [json.loads(line)["prompt"] for line in
+               (ROOT / "datasets" / "rights_eval" / "prompts.jsonl").read_text().splitlines()[:64:4]]
+    fp32 = Embedder(default_model_dir(), precision="fp32").encode(prompts)
+    bf16_model = Embedder(default_model_dir(), precision="bf16")
+    bf16 = bf16_model.encode(prompts)
+    assert len(prompts) >= Embedder.BF16_MIN_BATCH and bf16_model.bf16 and bf16.dtype == np.float32
+    cosine = np.sum(fp32 * bf16, axis=1)
+    assert cosine.min() > 0.999, cosine.min()
+    assert not np.array_equal(fp32, bf16)  # it did run in another precision
