@@ -14,8 +14,10 @@ process to one core (one torch thread), and screens every prompt of the evaluati
   with the model in fp32 throughout (by default batches run in bfloat16 on CPUs with bf16 units,
   such as this machine's AMX; single prompts stay fp32).
 
-Thresholds were chosen on this same set (there is no held-out split yet): read the quality figures
-as what the set shows, not as a generalisation bound. The last stdout line is one JSON object.
+Thresholds and rules were chosen on this same set: read its quality figures as what the set
+shows, not as a generalisation bound. ``holdout`` in the output is the same quality report on
+``datasets/rights_eval/holdout.jsonl``, prompts written after the tuning and never used to change
+the screener (see its HOLDOUT.md). The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT / "datasets" / "rights_eval" / "prompts.jsonl"
+HOLDOUT = ROOT / "datasets" / "rights_eval" / "holdout.jsonl"
 
 
 def _measure(conn, settings, items, batch: int, singles: int) -> dict:
@@ -115,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         "goals_met": {"block_recall": quality["block_recall"] >= 0.99, "false_block_rate": quality["false_block_rate"] <= 0.01,
                       "prompts_per_s": speed["prompts_per_s"] >= 500, "p99_ms": speed["p99_ms"] < 20},
     }
+    if full is not None:
+        held = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+        with stores.engine.connect() as conn:
+            from kinora.trust.rights import screen_prompts
+
+            held_decisions = screen_prompts(conn=conn, prompts=[i["prompt"] for i in held],
+                                            settings=RightsSettings(embedding_threads=1))
+        out["holdout"] = _quality(held, held_decisions)
     print(json.dumps(out))
     return 0
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import ahocorasick
 import numpy as np
+import snowballstemmer
 from anyascii import anyascii
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -52,6 +53,7 @@ _WORD = re.compile(r"[A-Za-z0-9@$!|]+")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
                        "$": "s", "!": "i", "|": "l"})
 _LEET_CHARS = set("01345789@$!|")
+_STEM = snowballstemmer.stemmer("english")
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,6 +155,12 @@ class ScreenerConfig:
     semantic_threshold: float = 0.75
     context_threshold: float = 0.25
     holder_threshold: float = 0.55  # the bar for a description match when the prompt names the work's holder
+    # A brand is protected as a name, a logo, a slogan or a distinctive product, not as its product
+    # category: a description match on a brand needs this many shared uncommon words (Zipf below
+    # distinctive_zipf) with the brand's description, unless it is at least brand_close_threshold.
+    brand_distinctive_words: int = 2
+    brand_close_threshold: float = 0.85
+    distinctive_zipf: float = 4.0
     ambiguous_zipf: float = 3.0
     fuzzy_min_len: int = 5
     embed: bool = True
@@ -258,6 +266,7 @@ class Screener:
         # Two vectors per work, the description alone and "name: description"; a prompt's score is the
         # higher. (The named one catches prompts that mix a nickname with a paraphrase.)
         texts = [w.description or w.name for w in self.works] + [f"{w.name}: {w.description}" for w in self.works]
+        self.distinctive = [self._distinctive(fold(w.description).words) for w in self.works]
         self.work_vectors = self.embedder.encode(texts) if self.embedder and self.works else None
 
     # -- public ----------------------------------------------------------------------------------
@@ -318,8 +327,14 @@ class Screener:
         if sims is not None:
             n = len(self.works)
             best = np.maximum(sims[:n], sims[n:])
+            prompt_words = None
             for i in np.flatnonzero(best >= self.config.semantic_threshold):
-                keep(Match(self.works[int(i)], "description", round(float(best[i]), 3), self.works[int(i)].description))
+                w = self.works[int(i)]
+                if w.kind == "brand" and best[i] < self.config.brand_close_threshold:
+                    prompt_words = self._distinctive(words) if prompt_words is None else prompt_words
+                    if len(prompt_words & self.distinctive[int(i)]) < self.config.brand_distinctive_words:
+                        continue  # "a sparkling drink in a silver cup" is the category, not the cola brand
+                keep(Match(w, "description", round(float(best[i]), 3), w.description))
             named = self._holders_named(f, squashed, starts, ends, word_starts)
             if named:
                 for i in np.flatnonzero(best >= self.config.holder_threshold):
@@ -327,6 +342,11 @@ class Screener:
                     if w.holder in named:
                         keep(Match(w, "holder_and_description", round(float(best[i]), 3), f"{w.holder}: {w.description}"))
         return list(found.values())
+
+    def _distinctive(self, words: Sequence[str]) -> set[str]:
+        """Stems of the uncommon words (Zipf below ``distinctive_zipf``): what sets a description apart."""
+        return {_STEM.stemWord(w) for w in words
+                if len(w) >= 3 and w.isalpha() and zipf_frequency(w, "en") < self.config.distinctive_zipf}
 
     def _holders_named(self, f: Folded, squashed: str, starts: set, ends: set, word_starts: list) -> set[str]:
         """Holders the prompt names on word boundaries (a common word counts only when capitalised)."""

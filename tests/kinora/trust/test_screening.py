@@ -147,3 +147,13 @@ def test_bf16_batches_embed_like_fp32():
     cosine = np.sum(fp32 * bf16, axis=1)
     assert cosine.min() > 0.999, cosine.min()
     assert not np.array_equal(fp32, bf16)  # it did run in another precision
+
+
+def test_a_brand_is_not_its_product_category(seeded):
+    """A description match on a brand needs the brand's distinctive features, not just its category."""
+    with seeded.engine.connect() as conn:
+        generic = screen_prompt(conn=conn, prompt="a sparkling drink in a silver cup")
+        distinctive = screen_prompt(conn=conn, prompt="a red-labelled cola in the famous contoured glass bottle")
+    assert generic.decision == "allow" and generic.matches == []
+    assert distinctive.decision == "block"
+    assert [(m.work, m.method) for m in distinctive.matches] == [("Coca-Cola", "description")]
