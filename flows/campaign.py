@@ -106,7 +106,7 @@ def generate_clip(spec: GenerationSpec, stores: Stores, settings: Settings):
     """Generate the clip on the Serve generator deployment (retried: it crosses the network)."""
     from serving.runtime import generate_clip as generate_on_serve
 
-    return generate_on_serve(settings, generation.clip_request(spec, stores.media))
+    return generate_on_serve(settings, generation.clip_request(spec, stores.media, settings, stores.engine))
 
 
 @task(cache_policy=NO_CACHE)

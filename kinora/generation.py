@@ -305,11 +305,14 @@ def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) 
     lake.append("decisions", rows)
 
 
-def clip_request(spec: GenerationSpec, media: "MediaStore | None" = None) -> "ClipRequest":  # noqa: F821
+def clip_request(spec: GenerationSpec, media: "MediaStore | None" = None,  # noqa: F821
+                 settings: Settings | None = None, engine: sa.Engine | None = None) -> "ClipRequest":  # noqa: F821
     """The model-facing part of a spec (no ids, no people).
 
     A remix is conditioned on its parent's first frame (image-to-video from the parent's opening
-    shot, under the new prompt); ``media`` is needed to read it.
+    shot, under the new prompt); ``media`` is needed to read it. Otherwise a request naming cameos
+    is conditioned on the first named cameo's reference image (decrypted here, after consent was
+    checked; needs ``settings`` and ``engine`` too). The models take one conditioning image.
     """
     from models.generation.types import ClipRequest
 
@@ -318,10 +321,35 @@ def clip_request(spec: GenerationSpec, media: "MediaStore | None" = None) -> "Cl
         if media is None:
             raise ValueError("a remix needs the media store to read its parent")
         reference = _first_frame(media.path(spec.remix_media_key), spec.width, spec.height)
+    elif spec.cameos and media is not None and settings is not None and engine is not None:
+        reference = cameo_reference(spec=spec, media=media, settings=settings, engine=engine)
     return ClipRequest(
         prompt=spec.prompt, negative_prompt=spec.negative_prompt, width=spec.width, height=spec.height,
         duration_s=spec.duration_s, fps=spec.fps, seed=spec.seed, reference_image=reference,
     )
+
+
+def cameo_reference(*, spec: GenerationSpec, media: "MediaStore", settings: Settings,  # noqa: F821
+                    engine: sa.Engine) -> "np.ndarray | None":  # noqa: F821
+    """The first named cameo's reference image, RGB uint8 at the clip's size (centre-cropped to its
+    aspect); None when no named cameo has one (erased on revocation, or never stored)."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from kinora.stores import cameos as cameo_store
+    from kinora.trust.cameos import reference_media
+
+    with engine.connect() as conn:
+        for handle in spec.cameos:
+            cameo = cameo_store.get_cameo_by_handle(conn=conn, handle=handle.lstrip("@"))
+            data = reference_media(settings=settings, media=media, cameo=cameo, kind="reference_image") if cameo else None
+            if data:
+                image = Image.open(io.BytesIO(data)).convert("RGB")
+                fitted = ImageOps.fit(image, (spec.width, spec.height), Image.Resampling.BICUBIC)
+                return np.asarray(fitted, dtype=np.uint8)
+    return None
 
 
 def _first_frame(path, width: int, height: int):

@@ -136,7 +136,8 @@ class JobWorker:
         attempts = self.settings.serve.max_attempts
         for attempt in range(1, attempts + 1):
             try:
-                request = await asyncio.to_thread(generation.clip_request, spec, self.stores.media)
+                request = await asyncio.to_thread(generation.clip_request, spec, self.stores.media, self.settings,
+                                                  self.stores.engine)
                 return await self.generate(request)
             except self.transient as exc:
                 if attempt == attempts:

@@ -63,3 +63,32 @@ def test_stamp_reports_its_own_timings(tmp_path, settings, tiny_generator):
     assert 0 < stamped.timings["mux"] < stamped.seconds
     assert sum(stamped.timings.values()) <= stamped.seconds + 1e-6
     assert (tmp_path / "media" / stamped.media_key).is_file()
+
+
+def test_a_cameo_request_is_conditioned_on_the_cameos_reference_image(seeded, settings):
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from kinora.trust import cameos as cameo_service
+    from kinora.trust.cameos import reference_media
+
+    def spec(cameos):
+        return generation.GenerationSpec(request_id="req_ref", requester_id="usr_bob", requester_handle="bob",
+                                         prompt="@alice waving", cameos=cameos, width=256, height=192, duration_s=1.0,
+                                         fps=24, seed=1)
+
+    with seeded.engine.connect() as conn:
+        alice = cameo_store.get_cameo_by_handle(conn=conn, handle="alice")
+    stored = Image.open(io.BytesIO(reference_media(settings=settings, media=seeded.media, cameo=alice,
+                                                   kind="reference_image"))).convert("RGB")
+    request = generation.clip_request(spec(["alice"]), seeded.media, settings, seeded.engine)
+    assert request.reference_image.shape == (192, 256, 3) and request.reference_image.dtype == np.uint8
+    expected = np.asarray(ImageOps.fit(stored, (256, 192), Image.Resampling.BICUBIC))
+    assert np.array_equal(request.reference_image, expected)  # the decrypted image, fitted to the clip
+    assert generation.clip_request(spec([]), seeded.media, settings, seeded.engine).reference_image is None
+
+    with seeded.engine.begin() as conn:  # deleting the cameo erases its media: nothing left to condition on
+        cameo_service.delete(conn=conn, settings=settings, media=seeded.media, owner_id=alice.owner_id, handle="alice")
+    assert generation.clip_request(spec(["alice"]), seeded.media, settings, seeded.engine).reference_image is None
