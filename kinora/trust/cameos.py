@@ -313,8 +313,12 @@ def withdraw_cameo_videos(*, conn: sa.Connection, cameo_id: str, reason: str) ->
 
 def list_uses(*, conn: sa.Connection, owner_id: str, handle: str) -> list[dict]:
     """Every video and draft that uses the cameo, with its state."""
-    cameo = owned(conn=conn, owner_id=owner_id, handle=handle)
-    uses = cameo_store.uses_of_cameo(conn=conn, cameo_id=cameo.id)
+    return uses_of(conn=conn, cameo_id=owned(conn=conn, owner_id=owner_id, handle=handle).id)
+
+
+def uses_of(*, conn: sa.Connection, cameo_id: str) -> list[dict]:
+    """Every video and draft that used the cameo (deleted or not), with its state."""
+    uses = cameo_store.uses_of_cameo(conn=conn, cameo_id=cameo_id)
     videos = catalog.videos_by_ids(conn=conn, ids=[u.video_id for u in uses])
     users = user_store.users_by_ids(conn=conn, ids=[u.requester_id for u in uses])
     out = []

@@ -43,8 +43,7 @@ def export_user(*, conn: sa.Connection, handle: str) -> dict:
             "created_at": c.created_at.isoformat(), "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
             "deleted_at": c.deleted_at.isoformat() if c.deleted_at else None,
             "ledger": [_entry(e, handles) for e in entries if e.cameo_id == c.id],
-            "uses": [{**u, "created_at": u["created_at"].isoformat()} for u in
-                     (service.list_uses(conn=conn, owner_id=user.id, handle=c.handle) if c.deleted_at is None else [])],
+            "uses": [{**u, "created_at": u["created_at"].isoformat()} for u in service.uses_of(conn=conn, cameo_id=c.id)],
         })
     other_ids = {e.cameo_id for e in own_uses}
     other = cameo_store.cameos_by_ids(conn=conn, ids=list(other_ids)) if other_ids else {}

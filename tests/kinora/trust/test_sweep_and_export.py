@@ -98,3 +98,17 @@ def test_export_holds_the_whole_consent_and_usage_history(seeded, settings, monk
 
     unknown = runner.invoke(app, ["consent", "export", "nobody"])
     assert unknown.exit_code == 2 and "unknown user @nobody" in unknown.output and "Traceback" not in unknown.output
+
+
+def test_export_keeps_the_uses_of_a_deleted_cameo(seeded, settings):
+    from kinora.trust import cameos as service
+    from kinora.trust.export import export_user
+
+    vid = _publish(seeded, settings, "studio", ["bob"], "Bob on a unicycle", 5)
+    with seeded.engine.begin() as conn:
+        service.delete(conn=conn, settings=settings, media=seeded.media, owner_id="usr_bob", handle="bob")
+    with seeded.engine.connect() as conn:
+        [cameo] = export_user(conn=conn, handle="bob")["cameos"]
+    assert cameo["deleted_at"] is not None and cameo["reference_media"] == []  # erased
+    [use] = cameo["uses"]
+    assert (use["video_id"], use["requester"], use["video_state"]) == (vid, "studio", "unpublished")
