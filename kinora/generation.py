@@ -94,6 +94,10 @@ def limit_problems(
     return problems
 
 
+class UnstampedError(ValueError):
+    """A video reached publishing without all of its provenance stamps."""
+
+
 class RemixError(LookupError):
     """The remix source is not a published video."""
 
@@ -199,6 +203,9 @@ def publish(
     existing = catalog.get_video_by_job(conn=conn, job_id=spec.request_id)
     if existing is not None:
         return _published(existing, already=True)
+    missing = stamped.missing_stamps()
+    if missing:
+        raise UnstampedError(f"refusing to publish {stamped.video_id} without its {', '.join(missing)}")
     recheck = check_consent(
         conn=conn, requester_id=spec.requester_id, cameo_handles=spec.cameos,
         max_cameos=settings.consent.max_cameos_per_video, prompt=spec.prompt,
@@ -218,6 +225,7 @@ def publish(
             media_key=stamped.media_key, thumbnail_key=stamped.thumbnail_key, sha256=stamped.sha256,
             provenance=stamped.provenance_summary(), cameo_ids=[g.cameo_id for g in recheck.grants],
             published_at=None if draft else now, unpublished_at=None, created_at=now, remix_of=spec.remix_of,
+            content_id=stamped.content_id,
         ),
     )
     if not inserted:  # a concurrent publisher won the race: report its row

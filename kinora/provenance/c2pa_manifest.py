@@ -10,6 +10,9 @@ What a Kinora manifest says (C2PA 2.x, claim v2):
 * ``org.kinora.generation``: :class:`KinoraAssertion`: model, seed, request id and the
   SHA-256 digests of the consent grants and rights decision relied on. Hashes only: no names,
   handles or prompts, because a manifest travels with the file to everyone who gets it.
+* ``c2pa.soft-binding``: the invisible watermark's content id (:mod:`kinora.provenance.watermark`,
+  algorithm :data:`SOFT_BINDING_ALG`), so a file whose manifest was stripped can be matched back
+  by its pixels, and a manifest moved onto other pixels shows a mismatch.
 * ``c2pa.hash.bmff.v3``: added by the SDK; any change to the media data breaks it.
 
 References: C2PA Technical Specification 2.x (actions, ingredients, BMFF hashing);
@@ -18,6 +21,7 @@ IPTC Digital Source Type vocabulary; c2pa-python 0.38 ``Builder``/``Reader``/``S
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -36,6 +40,8 @@ logger = logging.getLogger(__name__)
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 KINORA_LABEL = "org.kinora.generation"
 PARENT_INGREDIENT_ID = "kinora-remix-parent"
+SOFT_BINDING_LABEL = "c2pa.soft-binding"
+SOFT_BINDING_ALG = "org.kinora.watermark.tiled-spread-spectrum.v1"
 _MIME_BY_SUFFIX = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
 
 
@@ -94,11 +100,13 @@ class ManifestReport(BaseModel):
     ingredients: list[str] = Field(default_factory=list, description="Ingredients as 'relationship:title'.")
     signer: str | None = Field(None, description="Common name of the signing certificate.")
     issuer: str | None = Field(None, description="Issuer organisation named in the signature info.")
+    soft_binding: str | None = Field(None, description="Watermark content id (12 hex digits) the manifest binds to.")
     errors: list[str] = Field(default_factory=list, description="Validation failures as 'code: explanation'.")
 
 
 def build_manifest(
-    *, assertion: KinoraAssertion, title: str, claim_generator: str, parent_title: str | None = None
+    *, assertion: KinoraAssertion, title: str, claim_generator: str, parent_title: str | None = None,
+    content_id: int | None = None,
 ) -> dict[str, Any]:
     """Return the manifest definition that :func:`sign_mp4` hands to the C2PA builder."""
     actions: list[dict[str, Any]] = [
@@ -116,14 +124,19 @@ def build_manifest(
                 "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID]},
             }
         )
+    assertions = [
+        {"label": "c2pa.actions", "data": {"actions": actions}},
+        {"label": KINORA_LABEL, "data": assertion.model_dump(mode="json")},
+    ]
+    if content_id is not None:
+        value = base64.b64encode(content_id.to_bytes(6, "big")).decode("ascii")
+        assertions.append({"label": SOFT_BINDING_LABEL,
+                           "data": {"alg": SOFT_BINDING_ALG, "blocks": [{"scope": {}, "value": value}]}})
     return {
         "claim_generator_info": [{"name": claim_generator, "version": kinora_version()}],
         "title": title,
         "format": "video/mp4",
-        "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": actions}},
-            {"label": KINORA_LABEL, "data": assertion.model_dump(mode="json")},
-        ],
+        "assertions": assertions,
     }
 
 
@@ -136,6 +149,7 @@ def sign_mp4(
     material: SignerMaterial,
     claim_generator: str,
     parent: Path | None = None,
+    content_id: int | None = None,
 ) -> SignedInfo:
     """Embed a signed C2PA manifest in a copy of ``src`` written atomically to ``dst``.
 
@@ -155,7 +169,7 @@ def sign_mp4(
 
     manifest = build_manifest(
         assertion=assertion, title=title, claim_generator=claim_generator,
-        parent_title=Path(parent).name if parent is not None else None,
+        parent_title=Path(parent).name if parent is not None else None, content_id=content_id,
     )
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(material.alg, material.chain_pem, material.key_pem, None))
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -225,8 +239,15 @@ def report_from_store(store: dict) -> ManifestReport:
         return ManifestReport(present=True, validation_state=state, errors=errors + ["no active manifest"])
     actions: list[dict] = []
     kinora = None
+    soft_binding = None
     for item in manifest.get("assertions") or []:
         label = item.get("label", "")
+        if label == SOFT_BINDING_LABEL and (item.get("data") or {}).get("alg") == SOFT_BINDING_ALG:
+            try:
+                raw = base64.b64decode(item["data"]["blocks"][0]["value"])
+                soft_binding = raw.hex() if len(raw) == 6 else None
+            except (KeyError, IndexError, TypeError, ValueError):
+                errors.append(f"{SOFT_BINDING_LABEL}: malformed")
         if label in {"c2pa.actions", "c2pa.actions.v2"}:
             actions.extend((item.get("data") or {}).get("actions") or [])
         elif label == KINORA_LABEL:
@@ -247,6 +268,7 @@ def report_from_store(store: dict) -> ManifestReport:
         ingredients=[f"{i.get('relationship', '?')}:{i.get('title', '?')}" for i in manifest.get("ingredients") or []],
         signer=signature.get("common_name"),
         issuer=signature.get("issuer"),
+        soft_binding=soft_binding,
         errors=errors,
     )
 

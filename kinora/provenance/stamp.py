@@ -1,8 +1,9 @@
-"""Stamp a generated clip: visible watermark on the frames, one encode to MP4, signed C2PA.
+"""Stamp a generated clip: visible watermark and invisible watermark on the frames, one encode to
+MP4, signed C2PA carrying the watermark's content id as a soft binding.
 
-The mark goes on the raw frames so the video is encoded once; the manifest is read back
-and must validate before the file enters the media store, so a published video without a
-valid manifest cannot happen silently.
+The marks go on the raw frames so the video is encoded once. The encoded, signed file is then
+checked the way a verifier would: its manifest must validate and its pixels must decode to the
+content id, before it enters the media store; a video missing any stamp is never published.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kinora.ids import stable_id
-from kinora.provenance.c2pa_manifest import KinoraAssertion, read_manifest, sign_mp4
+from kinora.provenance.c2pa_manifest import SOFT_BINDING_ALG, KinoraAssertion, read_manifest, sign_mp4
 from kinora.provenance.certs import SignerMaterial
 from kinora.provenance.visible import apply_visible_watermark, plan_visible_watermark
+from kinora.provenance.watermark import content_id_for, detect_file, embed
 from kinora.settings import Settings
 from kinora.stores import utcnow
 from kinora.stores.media import MediaStore
@@ -39,8 +41,21 @@ class StampedVideo:
     c2pa_state: str
     claim_generator: str | None
     visible_mark: str
+    content_id: int | None = None  # the invisible watermark's 48-bit payload
+    watermark: dict = field(default_factory=dict)  # what the check read back: confidence, strength
     seconds: float = 0.0  # wall time of the whole stamp: mark, encode, sign, check, store
     timings: dict = field(default_factory=dict)  # seconds: mark, mux (H.264+AAC encode), sign, check, store
+
+    def missing_stamps(self) -> list[str]:
+        """What this video lacks of the three stamps publishing requires (empty when complete)."""
+        missing = []
+        if not self.visible_mark:
+            missing.append("visible watermark")
+        if self.content_id is None:
+            missing.append("invisible watermark")
+        if self.c2pa_state not in {"Valid", "Trusted"}:
+            missing.append(f"valid C2PA manifest (state {self.c2pa_state!r})")
+        return missing
 
     def provenance_summary(self) -> dict:
         return {
@@ -48,6 +63,8 @@ class StampedVideo:
             "claim_generator": self.claim_generator,
             "visible_mark": self.visible_mark,
             "sha256": self.sha256,
+            "content_id": f"{self.content_id:012x}" if self.content_id is not None else None,
+            "watermark": self.watermark,
         }
 
 
@@ -83,6 +100,8 @@ def stamp_clip(
     frames = apply_visible_watermark(clip.frames, handle=creator_handle, fps=clip.fps, settings=settings.provenance)
     mark = plan_visible_watermark(len(frames), frames.shape[1], frames.shape[2], handle=creator_handle, fps=clip.fps,
                                   settings=settings.provenance).text
+    content_id = content_id_for(video_id)
+    frames = embed(frames, content_id, strength=settings.provenance.watermark_strength)
     split("mark")
     assertion = KinoraAssertion(
         model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
@@ -94,11 +113,16 @@ def stamp_clip(
         encode_mp4(frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate, out_path=raw, settings=settings.media)
         split("mux")
         sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
-                 claim_generator=settings.provenance.claim_generator, parent=parent)
+                 claim_generator=settings.provenance.claim_generator, parent=parent, content_id=content_id)
         split("sign")
         report = read_manifest(signed, trust_anchors_pem=material.root_pem)
         if not report.present or report.validation_state not in {"Valid", "Trusted"}:
             raise StampError(f"signed file does not validate: {report.validation_state} {report.errors}")
+        if report.soft_binding != f"{content_id:012x}":
+            raise StampError(f"signed file's soft binding {report.soft_binding} is not its content id {content_id:012x}")
+        found = detect_file(signed)
+        if found.content_id != content_id:
+            raise StampError(f"the encoded file's invisible watermark does not read back (z={found.confidence})")
         write_thumbnail(frames[0], thumb)
         digest = hashlib.sha256(signed.read_bytes()).hexdigest()
         media.put_file(signed, media_key)
@@ -107,7 +131,10 @@ def stamp_clip(
     return StampedVideo(
         video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
-        claim_generator=report.claim_generator, visible_mark=mark, seconds=time.perf_counter() - t0, timings=timings,
+        claim_generator=report.claim_generator, visible_mark=mark, content_id=content_id,
+        watermark={"alg": SOFT_BINDING_ALG, "strength": settings.provenance.watermark_strength,
+                   "confidence": found.confidence, "bit_agreement": found.bit_agreement},
+        seconds=time.perf_counter() - t0, timings=timings,
     )
 
 

@@ -23,6 +23,11 @@ def get_video(*, conn: sa.Connection, video_id: str) -> sa.Row | None:
     return conn.execute(sa.select(videos).where(videos.c.id == video_id)).first()
 
 
+def get_video_by_content_id(*, conn: sa.Connection, content_id: int) -> sa.Row | None:
+    """The video whose invisible watermark carries ``content_id`` (48 bits; unique in practice)."""
+    return conn.execute(sa.select(videos).where(videos.c.content_id == content_id).limit(1)).first()
+
+
 def get_video_by_job(*, conn: sa.Connection, job_id: str) -> sa.Row | None:
     return conn.execute(sa.select(videos).where(videos.c.job_id == job_id)).first()
 

@@ -218,6 +218,7 @@ videos = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("unpublished_reason", sa.Text, nullable=True),
     sa.Column("remix_of", sa.String(40), nullable=True, index=True),  # the parent video of a remix
+    sa.Column("content_id", sa.BigInteger, nullable=True, index=True),  # invisible watermark payload (48 bits)
 )
 
 # One row per re-screen of the published catalog against a registry version (migration 0005).

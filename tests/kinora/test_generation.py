@@ -1,7 +1,9 @@
 """The request lifecycle without Prefect or Ray: admission, publish once, revocation before publish."""
+import pytest
 
 from kinora import generation
 from kinora.provenance.stamp import StampedVideo
+from kinora.provenance.watermark import content_id_for
 from kinora.stores import cameos as cameo_store
 from kinora.stores import catalog
 from kinora.stores import jobs as job_store
@@ -16,7 +18,7 @@ def _spec(**kw):
 def _stamped(video_id="vid_t1"):
     return StampedVideo(video_id=video_id, media_key="videos/x.mp4", thumbnail_key="thumbnails/x.jpg", sha256="a" * 64,
                         model_family="ltx2", model_version="tiny", c2pa_state="Valid", claim_generator="Kinora",
-                        visible_mark="Kinora @studio")
+                        visible_mark="Kinora @studio", content_id=content_id_for(video_id))
 
 
 def test_publish_once_and_record_the_use(seeded, settings):
@@ -92,3 +94,21 @@ def test_a_cameo_request_is_conditioned_on_the_cameos_reference_image(seeded, se
     with seeded.engine.begin() as conn:  # deleting the cameo erases its media: nothing left to condition on
         cameo_service.delete(conn=conn, settings=settings, media=seeded.media, owner_id=alice.owner_id, handle="alice")
     assert generation.clip_request(spec(["alice"]), seeded.media, settings, seeded.engine).reference_image is None
+
+
+@pytest.mark.parametrize("change, missing", [
+    ({"content_id": None}, "invisible watermark"),
+    ({"c2pa_state": "Invalid"}, "valid C2PA manifest"),
+    ({"visible_mark": ""}, "visible watermark"),
+])
+def test_publishing_refuses_a_video_missing_a_stamp(seeded, settings, change, missing):
+    import dataclasses
+
+    spec = _spec()
+    with seeded.engine.begin() as conn:
+        generation.register(conn=conn, spec=spec)
+        assert generation.admit(conn=conn, spec=spec, settings=settings).allowed
+    with pytest.raises(generation.UnstampedError, match=missing), seeded.engine.begin() as conn:
+        generation.publish(conn=conn, spec=spec, stamped=dataclasses.replace(_stamped(), **change), settings=settings)
+    with seeded.engine.connect() as conn:
+        assert catalog.get_video_by_job(conn=conn, job_id=spec.request_id) is None  # nothing published

@@ -46,10 +46,11 @@ class ModelCameo:
 def _stamped(video_id: str):
     """What the stamping step hands to publish() (the media itself does not matter here)."""
     from kinora.provenance.stamp import StampedVideo
+    from kinora.provenance.watermark import content_id_for
 
     return StampedVideo(video_id=video_id, media_key="videos/none.mp4", thumbnail_key="videos/none.jpg", sha256="0" * 64,
-                        model_family="ltx2", model_version="tiny-test", c2pa_state="signed", claim_generator="test",
-                        visible_mark="test")
+                        model_family="ltx2", model_version="tiny-test", c2pa_state="Valid", claim_generator="test",
+                        visible_mark="test", content_id=content_id_for(video_id))
 
 
 class ConsentMachine(RuleBasedStateMachine):

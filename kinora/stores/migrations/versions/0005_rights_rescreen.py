@@ -1,4 +1,5 @@
-"""rights: a holder-level default policy, remix lineage on videos, and the re-screen log
+"""rights and provenance: a holder-level default policy, remix lineage and watermark content ids on
+videos, and the re-screen log
 
 Revision ID: 0005
 Revises: 0004
@@ -8,6 +9,8 @@ Create Date: 2026-12-01
   ``allowed``, or ``default`` to leave it to the platform regime).
 - ``videos.remix_of``: the parent of a remix, so a source's rights carry over to its remixes
   when the registry changes.
+- ``videos.content_id``: the invisible watermark's 48-bit payload, so a verifier can find the
+  catalog record of a file whose metadata was stripped.
 - ``rights_rescreens``: one row per re-screen of the published catalog, with the registry digest
   it screened against (the scheduled flow skips work when the digest has not changed).
 """
@@ -27,6 +30,8 @@ def upgrade() -> None:
     with op.batch_alter_table('videos') as batch:
         batch.add_column(sa.Column('remix_of', sa.String(40), nullable=True))
         batch.create_index('ix_videos_remix_of', ['remix_of'])
+        batch.add_column(sa.Column('content_id', sa.BigInteger, nullable=True))
+        batch.create_index('ix_videos_content_id', ['content_id'])
     op.create_table(
         'rights_rescreens',
         sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
@@ -42,6 +47,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('rights_rescreens')
     with op.batch_alter_table('videos') as batch:
+        batch.drop_index('ix_videos_content_id')
+        batch.drop_column('content_id')
         batch.drop_index('ix_videos_remix_of')
         batch.drop_column('remix_of')
     with op.batch_alter_table('rights_holders') as batch:
