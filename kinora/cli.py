@@ -163,10 +163,17 @@ def dashboard(port: int = typer.Option(None, help="Port; default from settings (
 
 
 @app.command()
-def verify(file: Path = typer.Argument(..., help="An MP4 to check.")) -> None:
-    """Check a video's C2PA credentials (valid? trusted? made by which generator?)."""
-    from kinora.provenance.c2pa_manifest import read_manifest
+def verify(
+    file: Path = typer.Argument(..., help="A video file to check (MP4)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
+) -> None:
+    """Check a video against this Kinora: C2PA credentials, invisible watermark, catalog, one verdict.
+
+    Exit 0 when the video was made by this Kinora (intact, or stripped/re-encoded), 1 when it is
+    tampered or unknown."""
     from kinora.provenance.certs import load_signer_material
+    from kinora.provenance.verify import verify_file
+    from kinora.stores.bundle import Stores
 
     settings = _settings()
     if not file.is_file():
@@ -175,9 +182,20 @@ def verify(file: Path = typer.Argument(..., help="An MP4 to check.")) -> None:
     anchors = material.root_pem
     if settings.provenance.trust_anchors_path:
         anchors = (anchors or b"") + settings.provenance.trust_anchors_path.read_bytes()
-    report = read_manifest(file, trust_anchors_pem=anchors)
-    typer.echo(report.model_dump_json(indent=2))
-    raise typer.Exit(0 if report.present and report.validation_state in {"Valid", "Trusted"} else 1)
+    with Stores.open(settings).engine.connect() as conn:
+        report = verify_file(file, conn=conn, trust_anchors_pem=anchors)
+    if as_json:
+        typer.echo(report.model_dump_json())
+    else:
+        typer.echo(f"{file}: {report.verdict_text}")
+        for line in report.reasons:
+            typer.echo(f"  {line}")
+        typer.echo(f"  C2PA: {report.c2pa.state}" + (f" ({'; '.join(report.c2pa.codes)})" if report.c2pa.codes else ""))
+        typer.echo(f"  watermark: " + (f"content id {report.watermark.content_id}, confidence {report.watermark.confidence}"
+                                       if report.watermark.found else f"none read (confidence {report.watermark.confidence})"))
+        if report.catalog:
+            typer.echo(f"  catalog: {report.catalog.video_id} ({report.catalog.state}; same file: {report.catalog.same_file})")
+    raise typer.Exit(0 if report.verdict in {"intact", "stripped_or_reencoded"} else 1)
 
 
 @rights_app.command("import")

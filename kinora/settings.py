@@ -114,6 +114,7 @@ class ProvenanceSettings(_Strict):
     visible_opacity: float = Field(0.55, gt=0, le=1, description="Opacity of the visible watermark.")
     visible_scale: float = Field(0.06, gt=0, le=0.5, description="Watermark text height as a fraction of frame height.")
     visible_moves_every_s: float = Field(1.0, gt=0, description="Seconds before the visible mark moves to its next position.")
+    verify_max_bytes: int = Field(200_000_000, ge=1_000, description="Largest file POST /v1/provenance/verify accepts, bytes.")
     watermark_strength: float = Field(3.0, gt=0, le=8, description="Invisible watermark's luma step in levels (3.0: PSNR ~38.6 dB).")
     cert_dir: Path | None = Field(None, description="Folder of the signing chain; default: <home>/keys (a dev CA is made on first run).")
     chain_path: Path | None = Field(None, description="PEM chain (end-entity first) of a production signer; overrides the dev CA.")

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
@@ -28,9 +30,11 @@ from kinora.stores import catalog
 from kinora.stores import jobs as job_store
 from kinora.stores import users as user_store
 from kinora.feed import feed_page
+from kinora.provenance.verify import VerifyReport
 from kinora.stores.bundle import Stores
 from kinora.trust.consent import check_videos
 from serving.cameo_routes import cameo_router
+from serving.uploads import read_limited_body
 from serving.worker import JobWorker
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class ProvenanceSummary(BaseModel):
     claim_generator: str | None
     visible_mark: str | None
     sha256: str
+    content_id: str | None = Field(None, description="The invisible watermark's content id (12 hex digits).")
 
 
 class VideoOut(BaseModel):
@@ -108,6 +113,7 @@ class ErrorOut(BaseModel):
 def _errors(*codes: int) -> dict:
     text = {401: "No or invalid API key.", 403: "The key lacks the scope, or consent/rights refused (see reason).",
             404: "No such job or video for this key.", 409: "The job is no longer queued.",
+            413: "The upload is over the size limit.",
             422: "The body breaks a limit; detail names the field.", 429: "Quota exceeded; see Retry-After."}
     return {c: {"model": ErrorOut, "description": text[c]} for c in codes}
 
@@ -120,6 +126,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
     """Build the API over ``stores``; ``generate`` turns a ClipRequest into a Clip (a Serve handle call in production)."""
     worker = JobWorker(settings=settings, stores=stores, generate=generate, material=material)
     gen = settings.generation
+    anchors_file = settings.provenance.trust_anchors_path
+    trust_anchors = (getattr(material, "root_pem", None) or b"") + (anchors_file.read_bytes() if anchors_file else b"") or None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -311,6 +319,28 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         return await asyncio.to_thread(load)
 
     api.include_router(cameo_router(settings=settings, stores=stores, scoped=scoped))
+
+    @api.post("/v1/provenance/verify", response_model=VerifyReport, responses=_errors(413, 422),
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def verify_upload(request: Request) -> VerifyReport:
+        """Check any video (raw bytes, no key needed): C2PA state and codes, the watermark's content id
+        and confidence, the catalog record, and one verdict (intact, stripped_or_reencoded, tampered, unknown)."""
+        from kinora.provenance.verify import verify_file
+
+        data = await read_limited_body(request, settings.provenance.verify_max_bytes, "video")
+
+        def go() -> VerifyReport:
+            settings.media_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".verify-") as tmp:
+                path = Path(tmp) / "upload.mp4"
+                path.write_bytes(data)
+                with stores.engine.connect() as conn:
+                    return verify_file(path, conn=conn, trust_anchors_pem=trust_anchors)
+        report = await asyncio.to_thread(go)
+        if report.watermark.frames_read == 0 and report.c2pa.state == "absent":
+            raise HTTPException(status_code=422, detail="the upload is not a video this verifier can read (no frames, no manifest)")
+        return report
 
     @api.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -23,6 +23,7 @@ from kinora.stores import cameos as cameo_store
 from kinora.stores import users as user_store
 from kinora.stores.bundle import Stores
 from kinora.trust import cameos as service
+from serving.uploads import read_limited_body
 
 Permission = Literal["only_me", "approved", "mutuals", "everyone"]
 
@@ -138,19 +139,7 @@ def cameo_router(*, settings: Settings, stores: Stores, scoped: Callable[[str], 
     ) -> CameoOut:
         """Upload the challenge recording (raw video bytes). The verifier attests it; a trusted, passing
         attestation creates the cameo, its encrypted reference media and its signed grant."""
-        limit = settings.consent.recording_max_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise HTTPException(status_code=413, detail=f"the recording is {declared} bytes; at most {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(status_code=413, detail=f"the recording is over {limit} bytes")
-            chunks.append(chunk)
-        recording = b"".join(chunks)
-        if not recording:
-            raise HTTPException(status_code=422, detail="the request body is empty; send the recording's bytes")
+        recording = await read_limited_body(request, settings.consent.recording_max_bytes, "recording")
 
         def go() -> CameoOut:
             cameo = service.register(engine=stores.engine, settings=settings, media=stores.media, user_id=who.user_id,
