@@ -115,6 +115,7 @@ class ProvenanceSettings(_Strict):
     visible_scale: float = Field(0.06, gt=0, le=0.5, description="Watermark text height as a fraction of frame height.")
     visible_moves_every_s: float = Field(1.0, gt=0, description="Seconds before the visible mark moves to its next position.")
     verify_max_bytes: int = Field(200_000_000, ge=1_000, description="Largest file POST /v1/provenance/verify accepts, bytes.")
+    audio_watermark_depth: float = Field(0.2, ge=0, le=0.5, description="Audio watermark's relative magnitude change on its bins (0 turns it off; 0.2: ~17 dB SNR).")
     watermark_strength: float = Field(3.0, gt=0, le=8, description="Invisible watermark's luma step in levels (3.0: PSNR ~38.6 dB).")
     cert_dir: Path | None = Field(None, description="Folder of the signing chain; default: <home>/keys (a dev CA is made on first run).")
     chain_path: Path | None = Field(None, description="PEM chain (end-entity first) of a production signer; overrides the dev CA.")

@@ -18,6 +18,8 @@ from kinora.ids import stable_id
 from kinora.provenance.c2pa_manifest import SOFT_BINDING_ALG, KinoraAssertion, read_manifest, sign_mp4
 from kinora.provenance.certs import SignerMaterial
 from kinora.provenance.visible import apply_visible_watermark, plan_visible_watermark
+from kinora.provenance.audio_watermark import RATE as AUDIO_RATE
+from kinora.provenance.audio_watermark import detect_audio, embed_audio, read_audio
 from kinora.provenance.watermark import content_id_for, detect_file, embed
 from kinora.settings import Settings
 from kinora.stores import utcnow
@@ -102,6 +104,10 @@ def stamp_clip(
                                   settings=settings.provenance).text
     content_id = content_id_for(video_id)
     frames = embed(frames, content_id, strength=settings.provenance.watermark_strength)
+    audio, audio_rate = clip.audio, clip.sample_rate
+    if audio is not None and settings.provenance.audio_watermark_depth > 0:
+        audio = embed_audio(audio, audio_rate, content_id, depth=settings.provenance.audio_watermark_depth)
+        audio_rate = AUDIO_RATE
     split("mark")
     assertion = KinoraAssertion(
         model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
@@ -110,7 +116,7 @@ def stamp_clip(
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".stamp-") as tmp:
         raw, signed, thumb = Path(tmp) / "raw.mp4", Path(tmp) / "signed.mp4", Path(tmp) / "thumb.jpg"
-        encode_mp4(frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate, out_path=raw, settings=settings.media)
+        encode_mp4(frames, audio, fps=clip.fps, sample_rate=audio_rate, out_path=raw, settings=settings.media)
         split("mux")
         sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
                  claim_generator=settings.provenance.claim_generator, parent=parent, content_id=content_id)
@@ -123,6 +129,8 @@ def stamp_clip(
         found = detect_file(signed)
         if found.content_id != content_id:
             raise StampError(f"the encoded file's invisible watermark does not read back (z={found.confidence})")
+        sound = read_audio(signed)
+        heard = detect_audio(*sound) if sound is not None else None  # best effort: silence carries nothing
         write_thumbnail(frames[0], thumb)
         digest = hashlib.sha256(signed.read_bytes()).hexdigest()
         media.put_file(signed, media_key)
@@ -133,7 +141,9 @@ def stamp_clip(
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
         claim_generator=report.claim_generator, visible_mark=mark, content_id=content_id,
         watermark={"alg": SOFT_BINDING_ALG, "strength": settings.provenance.watermark_strength,
-                   "confidence": found.confidence, "bit_agreement": found.bit_agreement},
+                   "confidence": found.confidence, "bit_agreement": found.bit_agreement,
+                   "audio_depth": settings.provenance.audio_watermark_depth,
+                   "audio_read_back": heard is not None and heard.content_id == content_id},
         seconds=time.perf_counter() - t0, timings=timings,
     )
 

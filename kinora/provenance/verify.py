@@ -7,7 +7,8 @@ Verdicts:
   Kinora's trust anchors (so the media data is unchanged since signing) and binds a content id the
   catalog knows.
 - ``stripped_or_reencoded``: made by this Kinora, but the file is not the one published: no
-  manifest (stripped), or not ours, while the pixels carry a content id the catalog knows.
+  manifest (stripped), or not ours, while the pixels (or, failing them, the soundtrack) carry a
+  content id the catalog knows.
 - ``tampered``: the file carries credentials that no longer hold: a manifest that does not
   validate (e.g. one byte of video data edited), or a valid one whose soft binding disagrees with
   the watermark in the pixels (a manifest moved onto other pixels).
@@ -56,6 +57,15 @@ class WatermarkCheck(BaseModel):
     frames_read: int
 
 
+class AudioWatermarkCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    found: bool
+    content_id: str | None = Field(None, description="Content id read from the soundtrack (12 hex digits).")
+    bit_agreement: float = 0.0
+    seconds_read: float = 0.0
+
+
 class CatalogMatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +81,7 @@ class VerifyReport(BaseModel):
     sha256: str
     c2pa: C2paCheck
     watermark: WatermarkCheck
+    audio_watermark: AudioWatermarkCheck
     catalog: CatalogMatch | None
     verdict: Verdict
     verdict_text: str
@@ -88,7 +99,8 @@ def _c2pa(report: ManifestReport) -> C2paCheck:
 
 def verify_file(path: Path, *, conn: sa.Connection, trust_anchors_pem: bytes | None) -> VerifyReport:
     """Read ``path`` three ways (manifest, watermark, catalog) and decide the verdict."""
-    from kinora.provenance.watermark import detect_file  # torch: loaded when a file is checked
+    from kinora.provenance.audio_watermark import detect_audio, read_audio  # torch: loaded when a file is checked
+    from kinora.provenance.watermark import detect_file
 
     path = Path(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -103,8 +115,17 @@ def verify_file(path: Path, *, conn: sa.Connection, trust_anchors_pem: bytes | N
         mark = WatermarkCheck(found=False, confidence=0.0, bit_agreement=0.0, scale=1.0, frames_read=0)
         c2pa.codes.append(f"video.undecodable: {type(exc).__name__}")
 
+    try:
+        sound = read_audio(path)
+    except Exception:  # noqa: BLE001 - no soundtrack PyAV can decode
+        sound = None
+    heard = detect_audio(*sound) if sound is not None else None
+    audio = AudioWatermarkCheck(found=False) if heard is None else AudioWatermarkCheck(
+        found=heard.content_id is not None, bit_agreement=heard.bit_agreement, seconds_read=heard.seconds_read,
+        content_id=f"{heard.content_id:012x}" if heard.content_id is not None else None)
+
     row = None
-    for hex_id in dict.fromkeys(x for x in (mark.content_id, c2pa.soft_binding) if x):
+    for hex_id in dict.fromkeys(x for x in (mark.content_id, c2pa.soft_binding, audio.content_id) if x):
         row = catalog.get_video_by_content_id(conn=conn, content_id=int(hex_id, 16))
         if row is not None:
             break
@@ -114,13 +135,15 @@ def verify_file(path: Path, *, conn: sa.Connection, trust_anchors_pem: bytes | N
         match = CatalogMatch(video_id=row.id, state=state, same_file=row.sha256 == digest,
                              published_at=row.published_at.isoformat() if row.published_at else None)
 
-    verdict, reasons = _decide(c2pa, mark, match, row)
-    return VerifyReport(sha256=digest, c2pa=c2pa, watermark=mark, catalog=match, verdict=verdict,
+    verdict, reasons = _decide(c2pa, mark, match, row, audio)
+    return VerifyReport(sha256=digest, c2pa=c2pa, watermark=mark, audio_watermark=audio, catalog=match, verdict=verdict,
                         verdict_text=VERDICT_TEXT[verdict], reasons=reasons)
 
 
-def _decide(c2pa: C2paCheck, mark: WatermarkCheck, match: CatalogMatch | None, row) -> tuple[Verdict, list[str]]:
+def _decide(c2pa: C2paCheck, mark: WatermarkCheck, match: CatalogMatch | None, row,
+            audio: AudioWatermarkCheck | None = None) -> tuple[Verdict, list[str]]:
     ours = row is not None
+    heard = audio is not None and audio.found
     if c2pa.state == "invalid":
         return "tampered", [f"the C2PA manifest does not validate: {'; '.join(c2pa.codes) or 'invalid'}"]
     if c2pa.state in {"trusted", "valid"} and mark.found and c2pa.soft_binding and c2pa.soft_binding != mark.content_id:
@@ -131,11 +154,13 @@ def _decide(c2pa: C2paCheck, mark: WatermarkCheck, match: CatalogMatch | None, r
         if mark.found:
             why.append(f"the watermark reads {mark.content_id} (z {mark.confidence})")
         return "intact", why
-    if ours and mark.found:
+    if ours and (mark.found or heard):
         why = "no C2PA manifest" if c2pa.state == "absent" else f"a {c2pa.state} manifest not bound to it by this Kinora"
-        return "stripped_or_reencoded", [f"the pixels carry content id {mark.content_id} (z {mark.confidence}), "
-                                         f"published as {row.id}; the file has {why}"]
+        carrier = (f"the pixels carry content id {mark.content_id} (z {mark.confidence})" if mark.found
+                   else f"the soundtrack carries content id {audio.content_id}")
+        return "stripped_or_reencoded", [f"{carrier}, published as {row.id}; the file has {why}"]
     reasons = ["no manifest of this Kinora and no watermark it issued"]
-    if mark.found:
-        reasons = [f"the pixels carry content id {mark.content_id}, which this Kinora's catalog does not hold"]
+    if mark.found or heard:
+        found_id = mark.content_id if mark.found else audio.content_id
+        reasons = [f"the file carries content id {found_id}, which this Kinora's catalog does not hold"]
     return "unknown", reasons

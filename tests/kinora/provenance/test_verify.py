@@ -29,7 +29,10 @@ def published(seeded, settings):
     spec = generation.GenerationSpec(request_id="req_verify", requester_id="usr_studio", requester_handle="studio",
                                      prompt="A paper lantern over a lake", width=384, height=384, duration_s=2.0,
                                      fps=24, seed=5)
-    audio = (0.2 * np.sin(2 * np.pi * 330 * np.arange(96_000) / 48_000)).astype(np.float32)[None]
+    t = np.arange(96_000) / 48_000  # chords with a little noise: sound the audio mark can live in
+    rng = np.random.default_rng(2)
+    audio = (sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220, 277, 330, 440, 1200, 2500))
+             + 0.02 * rng.normal(size=t.size)).astype(np.float32)[None]
     clip = Clip(frames=panning_clip(384, 384, 48, seed=11), audio=audio, fps=24, sample_rate=48_000, seed=5,
                 model_family="ltx2", model_version="test")
     with seeded.engine.begin() as conn:
@@ -40,6 +43,7 @@ def published(seeded, settings):
         video = generation.publish(conn=conn, spec=spec, stamped=stamped, settings=settings)
         row = catalog.get_video(conn=conn, video_id=video.video_id)
     assert row.content_id == stamped.content_id and stamped.watermark["confidence"] > 10
+    assert "audio_read_back" in stamped.watermark  # best effort: 2 s of sound is often too short after AAC
     return seeded.media.path(row.media_key), row
 
 
@@ -70,6 +74,7 @@ def test_the_published_file_is_intact(seeded, settings, published):
     assert report.verdict == "intact" and report.verdict_text == "made by this Kinora (intact)"
     assert report.c2pa.state == "trusted" and report.c2pa.soft_binding == f"{row.content_id:012x}"
     assert report.watermark.found and report.watermark.content_id == f"{row.content_id:012x}"
+    assert report.audio_watermark.content_id in {None, f"{row.content_id:012x}"}  # never another id
     assert report.catalog.video_id == row.id and report.catalog.same_file and report.catalog.state == "published"
 
 
@@ -112,6 +117,18 @@ def test_a_manifest_on_other_pixels_is_tampered():
                           frames_read=48)
     verdict, reasons = _decide(c2pa, mark, None, None)
     assert verdict == "tampered" and "0000000000aa" in reasons[0] and "0000000000bb" in reasons[0]
+
+
+def test_the_soundtrack_alone_can_tie_a_file_to_its_video():
+    from types import SimpleNamespace
+
+    from kinora.provenance.verify import AudioWatermarkCheck, C2paCheck, WatermarkCheck, _decide
+
+    row = SimpleNamespace(id="vid_x", content_id=0xAB)
+    no_pixels = WatermarkCheck(found=False, confidence=4.0, bit_agreement=0.0, scale=1.0, frames_read=48)
+    heard = AudioWatermarkCheck(found=True, content_id="0000000000ab", bit_agreement=0.98, seconds_read=10.0)
+    verdict, reasons = _decide(C2paCheck(state="absent"), no_pixels, None, row, heard)
+    assert verdict == "stripped_or_reencoded" and "soundtrack" in reasons[0] and "vid_x" in reasons[0]
 
 
 def test_cli_verify_json_and_exit_codes(seeded, settings, published, monkeypatch, tmp_path):
