@@ -120,14 +120,20 @@ class ProvenanceSettings(_Strict):
     cert_dir: Path | None = Field(None, description="Folder of the signing chain; default: <home>/keys (a dev CA is made on first run).")
     chain_path: Path | None = Field(None, description="PEM chain (end-entity first) of a production signer; overrides the dev CA.")
     key_path: Path | None = Field(None, description="PEM private key of a production signer (use with chain_path).")
+    signer_callback: str | None = Field(
+        None, description="'module:function' of a callable sign(data: bytes) -> bytes (a KMS or HSM) used instead of "
+                          "key_path; with chain_path. The key never enters Kinora.")
     signing_alg: Literal["es256", "es384", "ed25519", "ps256"] = Field("es256", description="C2PA signing algorithm.")
     claim_generator: str = Field("Kinora", description="Name written as the C2PA claim generator.")
     trust_anchors_path: Path | None = Field(None, description="Extra PEM roots trusted when verifying; the dev CA is always trusted locally.")
 
     @model_validator(mode="after")
     def _pair(self) -> "ProvenanceSettings":
-        if (self.chain_path is None) != (self.key_path is None):
-            raise ValueError("chain_path and key_path go together")
+        if self.key_path is not None and self.signer_callback is not None:
+            raise ValueError("key_path and signer_callback are two ways to sign: give one")
+        signer = self.key_path is not None or self.signer_callback is not None
+        if (self.chain_path is None) == signer:
+            raise ValueError("chain_path goes with key_path or signer_callback")
         return self
 
 

@@ -78,6 +78,7 @@ class SignedInfo(BaseModel):
     sha256: str = Field(description="SHA-256 (hex) of the signed file.")
     size_bytes: int = Field(ge=0, description="Size of the signed file.")
     manifest_bytes: int = Field(ge=0, description="Size of the embedded C2PA manifest store.")
+    manifest_sha256: str = Field(description="SHA-256 (hex) of the embedded C2PA manifest store.")
     alg: str = Field(description="Signature algorithm.")
     claim_generator: str = Field(description="Claim generator written, 'name/version'.")
     remix_of: str | None = Field(None, description="File name of the parent ingredient, for a remix.")
@@ -171,7 +172,11 @@ def sign_mp4(
         assertion=assertion, title=title, claim_generator=claim_generator,
         parent_title=Path(parent).name if parent is not None else None, content_id=content_id,
     )
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(material.alg, material.chain_pem, material.key_pem, None))
+    if material.sign is not None:  # a KMS or HSM holds the key: it signs the bytes C2PA hands it
+        alg = getattr(c2pa.C2paSigningAlg, material.alg.upper())
+        signer = c2pa.Signer.from_callback(material.sign, alg, material.chain_pem.decode("ascii"), None)
+    else:
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(material.alg, material.chain_pem, material.key_pem, None))
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     os.close(fd)
@@ -196,6 +201,7 @@ def sign_mp4(
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         manifest_bytes=len(manifest_bytes or b""),
+        manifest_sha256=hashlib.sha256(manifest_bytes or b"").hexdigest(),
         alg=material.alg,
         claim_generator=f"{claim_generator}/{kinora_version()}",
         remix_of=Path(parent).name if parent is not None else None,

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import importlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +61,11 @@ class SignerMaterial:
     """What a C2PA signer needs: the chain (end-entity first), its key, the algorithm."""
 
     chain_pem: bytes = field(repr=False)
-    key_pem: bytes = field(repr=False)
+    key_pem: bytes | None = field(repr=False)  # None when ``sign`` (a KMS or HSM) holds the key
     alg: str  # C2PA algorithm name: "es256", "es384", "ed25519", "ps256"
     root_pem: bytes | None = field(default=None, repr=False)  # trust anchor for local verification
     is_dev: bool = False
+    sign: Callable[[bytes], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def signer_subject(self) -> str:
@@ -298,8 +300,35 @@ def check_signer_material(material: SignerMaterial) -> None:
         raise CertificateError(f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
 
 
+def load_signer_callback(spec: str) -> Callable[[bytes], bytes]:
+    """Import ``module:function`` (a KMS/HSM signing hook) and check that it is callable."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise CertificateError(f"provenance.signer_callback {spec!r} is not 'module:function'")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise CertificateError(f"provenance.signer_callback {spec!r} cannot be loaded: {exc}") from exc
+    if not callable(func):
+        raise CertificateError(f"provenance.signer_callback {spec!r} is not callable")
+    return func
+
+
 def load_signer_material(settings: ProvenanceSettings, cert_dir: Path) -> SignerMaterial:
     """Return the production signer named in ``settings``, or else the development CA in ``cert_dir``."""
+    if settings.chain_path is not None and settings.signer_callback is not None:
+        sign = load_signer_callback(settings.signer_callback)
+        if not Path(settings.chain_path).is_file():
+            raise CertificateError(f"provenance.chain_path names {settings.chain_path}, which does not exist")
+        chain_pem = Path(settings.chain_path).read_bytes()
+        try:
+            chain = x509.load_pem_x509_certificates(chain_pem)
+        except ValueError as exc:
+            raise CertificateError(f"signing chain is not PEM certificates: {exc}") from exc
+        if len(chain) < 2:
+            raise CertificateError("signing chain must hold the end-entity certificate and at least its issuer")
+        return SignerMaterial(chain_pem=chain_pem, key_pem=None, alg=settings.signing_alg, root_pem=None, is_dev=False,
+                              sign=sign)
     if settings.chain_path is not None and settings.key_path is not None:
         for label, path in (("chain_path", settings.chain_path), ("key_path", settings.key_path)):
             if not Path(path).is_file():

@@ -44,6 +44,7 @@ class StampedVideo:
     claim_generator: str | None
     visible_mark: str
     content_id: int | None = None  # the invisible watermark's 48-bit payload
+    manifest_sha256: str | None = None  # of the embedded C2PA manifest store
     watermark: dict = field(default_factory=dict)  # what the check read back: confidence, strength
     seconds: float = 0.0  # wall time of the whole stamp: mark, encode, sign, check, store
     timings: dict = field(default_factory=dict)  # seconds: mark, mux (H.264+AAC encode), sign, check, store
@@ -66,6 +67,7 @@ class StampedVideo:
             "visible_mark": self.visible_mark,
             "sha256": self.sha256,
             "content_id": f"{self.content_id:012x}" if self.content_id is not None else None,
+            "manifest_sha256": self.manifest_sha256,
             "watermark": self.watermark,
         }
 
@@ -118,8 +120,8 @@ def stamp_clip(
         raw, signed, thumb = Path(tmp) / "raw.mp4", Path(tmp) / "signed.mp4", Path(tmp) / "thumb.jpg"
         encode_mp4(frames, audio, fps=clip.fps, sample_rate=audio_rate, out_path=raw, settings=settings.media)
         split("mux")
-        sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
-                 claim_generator=settings.provenance.claim_generator, parent=parent, content_id=content_id)
+        signed_info = sign_mp4(raw, signed, assertion=assertion, title=title, material=material,
+                               claim_generator=settings.provenance.claim_generator, parent=parent, content_id=content_id)
         split("sign")
         report = read_manifest(signed, trust_anchors_pem=material.root_pem)
         if not report.present or report.validation_state not in {"Valid", "Trusted"}:
@@ -140,6 +142,7 @@ def stamp_clip(
         video_id=video_id, media_key=media_key, thumbnail_key=thumb_key, sha256=digest,
         model_family=clip.model_family, model_version=clip.model_version, c2pa_state=report.validation_state,
         claim_generator=report.claim_generator, visible_mark=mark, content_id=content_id,
+        manifest_sha256=signed_info.manifest_sha256,
         watermark={"alg": SOFT_BINDING_ALG, "strength": settings.provenance.watermark_strength,
                    "confidence": found.confidence, "bit_agreement": found.bit_agreement,
                    "audio_depth": settings.provenance.audio_watermark_depth,

@@ -129,3 +129,57 @@ def test_mismatched_production_material_is_refused(tmp_path):
 def test_dev_ca_refuses_another_algorithm(tmp_path):
     with pytest.raises(CertificateError, match="es256"):
         load_signer_material(ProvenanceSettings(signing_alg="ps256"), tmp_path)
+
+
+KMS_MODULE = '''
+"""A stand-in for a KMS or HSM: it holds the key and signs what it is given (ES256, DER)."""
+import os
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+CALLS = []
+
+def sign(data: bytes) -> bytes:
+    key = serialization.load_pem_private_key(open(os.environ["FAKE_KMS_KEY"], "rb").read(), password=None)
+    CALLS.append(len(data))
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+'''
+
+
+def test_a_kms_callback_signs_without_the_key_in_kinora(tmp_path, monkeypatch):
+    import importlib
+
+    import numpy as np
+
+    from kinora.provenance.c2pa_manifest import KinoraAssertion, read_manifest, sign_mp4
+    from kinora.settings import MediaSettings
+    from models.media import encode_mp4
+
+    dev = ensure_dev_ca(tmp_path / "issuer")
+    chain, key = tmp_path / "chain.pem", tmp_path / "kms-only" / "key.pem"
+    key.parent.mkdir()
+    chain.write_bytes(dev.chain_pem)
+    key.write_bytes(dev.key_pem)
+    (tmp_path / "fake_kms.py").write_text(KMS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("FAKE_KMS_KEY", str(key))
+    material = load_signer_material(ProvenanceSettings(chain_path=chain, signer_callback="fake_kms:sign"), tmp_path / "x")
+    assert material.key_pem is None and material.sign is not None and not material.is_dev
+
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    encode_mp4(np.zeros((24, 64, 64, 3), np.uint8), None, fps=24, sample_rate=48_000, out_path=src, settings=MediaSettings())
+    assertion = KinoraAssertion(model_family="ltx2", model_version="t", seed=1, request_id="req_kms",
+                                consent_hash="0" * 64, rights_hash="0" * 64)
+    sign_mp4(src, dst, assertion=assertion, title="kms", material=material, claim_generator="Kinora")
+    assert importlib.import_module("fake_kms").CALLS  # the callback did the signing
+    report = read_manifest(dst, trust_anchors_pem=dev.root_pem)
+    assert report.validation_state == "Trusted", report.errors
+
+
+def test_signer_settings_are_checked():
+    with pytest.raises(ValueError, match="give one"):
+        ProvenanceSettings(chain_path="c.pem", key_path="k.pem", signer_callback="m:f")
+    with pytest.raises(ValueError, match="chain_path goes with"):
+        ProvenanceSettings(signer_callback="m:f")
+    with pytest.raises(CertificateError, match="not 'module:function'"):
+        load_signer_material(ProvenanceSettings(chain_path=__file__, signer_callback="nomodule"), None)

@@ -44,6 +44,9 @@ def published(seeded, settings):
         row = catalog.get_video(conn=conn, video_id=video.video_id)
     assert row.content_id == stamped.content_id and stamped.watermark["confidence"] > 10
     assert "audio_read_back" in stamped.watermark  # best effort: 2 s of sound is often too short after AAC
+    stored = row.provenance  # each stamp, for the dashboards' coverage figures
+    assert stored["content_id"] == f"{row.content_id:012x}" and len(stored["manifest_sha256"]) == 64
+    assert stored["watermark"]["strength"] == 3.0 and stored["c2pa_state"] == "Trusted" and stored["visible_mark"]
     return seeded.media.path(row.media_key), row
 
 
