@@ -46,6 +46,22 @@ def trim(frames: np.ndarray, start_s: float, seconds: float, fps: int = 24) -> n
     return frames[round(start_s * fps): round((start_s + seconds) * fps)]
 
 
+def flip_media_byte(path: Path) -> None:
+    """Tamper in place: invert one byte in the middle of the MP4's ``mdat`` box (the coded media)."""
+    data = bytearray(Path(path).read_bytes())
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = int.from_bytes(data[offset:offset + 4], "big"), bytes(data[offset + 4:offset + 8])
+        if kind == b"mdat":
+            data[offset + size // 2] ^= 0xFF
+            Path(path).write_bytes(bytes(data))
+            return
+        if size < 8:
+            break
+        offset += size
+    raise ValueError(f"{path}: no mdat box")
+
+
 ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "reencode_crf23": lambda f: reencode(f, 23),
     "reencode_crf28": lambda f: reencode(f, 28),

@@ -78,15 +78,10 @@ def test_prefect_deploy_accepts_the_campaign_deployment(prefect_server):
     assert dep["parameters"] == {"campaign_file": "datasets/campaigns/demo.yaml"}
     assert "campaign_file" in dep["parameter_openapi_schema"]["properties"]
     assert dep["global_concurrency_limit"]["limit"] == 1  # one campaign at a time on the generator
-    sweep = _prefect(prefect_server, "deployment", "inspect", "consent-sweep/consent-sweep", "--output", "json")
-    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
-    sweep = json.loads(sweep.stdout)
-    assert sweep["parameters"] == {"page": 1000}
-    [schedule] = sweep["schedules"]
-    assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0
-    rescreen = _prefect(prefect_server, "deployment", "inspect", "rights-rescreen/rights-rescreen", "--output", "json")
-    assert rescreen.returncode == 0, rescreen.stdout + rescreen.stderr
-    rescreen = json.loads(rescreen.stdout)
-    assert rescreen["parameters"] == {"page": 1000}
-    [schedule] = rescreen["schedules"]
-    assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0
+    for name in ("consent-sweep/consent-sweep", "rights-rescreen/rights-rescreen"):  # the five-minute sweeps
+        inspected = _prefect(prefect_server, "deployment", "inspect", name, "--output", "json")
+        assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+        dep = json.loads(inspected.stdout)
+        assert dep["parameters"] == {"page": 1000}, name
+        [schedule] = dep["schedules"]
+        assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0, name

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from kinora.provenance.attacks import flip_media_byte
 from kinora.provenance.c2pa_manifest import (
     TRAINED_ALGORITHMIC_MEDIA,
     KinoraAssertion,
@@ -45,20 +46,6 @@ def signed(unsigned, material, tmp_path_factory) -> Path:
     dst = tmp_path_factory.mktemp("signed") / "signed.mp4"
     sign_mp4(unsigned, dst, assertion=ASSERTION, title="A cat surfing", material=material, claim_generator="Kinora")
     return dst
-
-
-def _flip_byte_in_media_data(path: Path) -> None:
-    """Invert one byte in the middle of the ``mdat`` box (the coded video and audio)."""
-    data = bytearray(path.read_bytes())
-    offset = 0
-    while offset < len(data):
-        size, kind = int.from_bytes(data[offset : offset + 4], "big"), bytes(data[offset + 4 : offset + 8])
-        if kind == b"mdat":
-            data[offset + size // 2] ^= 0xFF
-            path.write_bytes(bytes(data))
-            return
-        offset += size
-    raise AssertionError("no mdat box")
 
 
 def test_signed_file_is_valid_and_says_who_made_it(signed):
@@ -107,7 +94,7 @@ def test_unsigned_and_foreign_files_report_absent(unsigned, tmp_path):
 def test_one_flipped_byte_of_media_breaks_validation(signed, material, tmp_path):
     tampered = tmp_path / "tampered.mp4"
     tampered.write_bytes(signed.read_bytes())
-    _flip_byte_in_media_data(tampered)
+    flip_media_byte(tampered)
     for anchors in (None, material.root_pem):
         report = read_manifest(tampered, trust_anchors_pem=anchors)
         assert report.present and report.validation_state not in {"Valid", "Trusted"}, report

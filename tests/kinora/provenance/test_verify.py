@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from kinora import generation
 from kinora.cli import app
 from kinora.provenance import attacks
+from kinora.provenance.attacks import flip_media_byte
 from kinora.provenance.certs import load_signer_material
 from kinora.provenance.stamp import stamp_request
 from kinora.settings import MediaSettings
@@ -58,19 +59,6 @@ def _verify(seeded, settings, path):
         return verify_file(path, conn=conn, trust_anchors_pem=material.root_pem)
 
 
-def _flip_byte_in_media_data(path) -> None:
-    data = bytearray(path.read_bytes())
-    offset = 0
-    while offset < len(data):
-        size, kind = int.from_bytes(data[offset:offset + 4], "big"), bytes(data[offset + 4:offset + 8])
-        if kind == b"mdat":
-            data[offset + size // 2] ^= 0xFF
-            path.write_bytes(bytes(data))
-            return
-        offset += size
-    raise AssertionError("no mdat box")
-
-
 def test_the_published_file_is_intact(seeded, settings, published):
     path, row = published
     report = _verify(seeded, settings, path)
@@ -98,7 +86,7 @@ def test_one_edited_byte_of_video_data_is_tampered(seeded, settings, published, 
     path, _ = published
     edited = tmp_path / "edited.mp4"
     shutil.copy(path, edited)
-    _flip_byte_in_media_data(edited)
+    flip_media_byte(edited)
     report = _verify(seeded, settings, edited)
     assert report.verdict == "tampered" and report.c2pa.state == "invalid"
     assert any("mismatch" in c for c in report.c2pa.codes)
@@ -144,7 +132,7 @@ def test_cli_verify_json_and_exit_codes(seeded, settings, published, monkeypatch
     assert data["verdict"] == "intact" and data["catalog"]["video_id"] == row.id
     edited = tmp_path / "edited.mp4"
     shutil.copy(path, edited)
-    _flip_byte_in_media_data(edited)
+    flip_media_byte(edited)
     bad = runner.invoke(app, ["verify", str(edited)])
     assert bad.exit_code == 1 and "tampered" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["verify", str(tmp_path / "nope.mp4")])
