@@ -232,7 +232,7 @@ def detect(frames: np.ndarray, max_frames: int = 96) -> Detection:
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be [F, H, W, 3], got {frames.shape}")
     step = max(1, -(-len(frames) // max_frames))
-    return _detect_luma(*_mean_luma(frames[::step]))
+    return _analyse(*_mean_luma(frames[::step]))[0]
 
 
 def detect_file(path, max_frames: int = 96) -> Detection:
@@ -244,12 +244,13 @@ def detect_file(path, max_frames: int = 96) -> Detection:
         stream = container.streams.video[0]
         step = max(1, -(-(stream.frames or 0) // max_frames))
         frames = (f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(stream)) if i % step == 0)
-        return _detect_luma(*_mean_luma(frames))
+        return _analyse(*_mean_luma(frames))[0]
 
 
-def _detect_luma(luma: torch.Tensor | None, used: int) -> Detection:
+def _analyse(luma: torch.Tensor | None, used: int) -> tuple[Detection, np.ndarray]:
+    """The detection and the 128 soft bits at the alignment it chose."""
     if luma is None:
-        return Detection(None, 0.0, 1.0, (0, 0), 0.0, 0)
+        return Detection(None, 0.0, 1.0, (0, 0), 0.0, 0), np.zeros(CODED_BITS)
     r = _highpass(luma)
     best = (-np.inf, 1.0, (0, 0), None)
     for scale in SCALES:
@@ -265,11 +266,12 @@ def _detect_luma(luma: torch.Tensor | None, used: int) -> Detection:
             best = (zmax, scale, divmod(peak, CANON_TILE), tile)
     zmax, scale, (dy, dx), tile = best
     if tile is None:
-        return Detection(None, 0.0, 1.0, (0, 0), 0.0, used)
+        return Detection(None, 0.0, 1.0, (0, 0), 0.0, used), np.zeros(CODED_BITS)
     soft = _soft_bits(torch.roll(tile, shifts=(-dy, -dx), dims=(0, 1)))
     content_id = decode_payload(soft)
     agreement = float(np.mean(np.sign(soft) == encode_payload(content_id))) if content_id is not None else 0.0
-    return Detection(content_id, round(zmax, 2), float(scale), (int(dy), int(dx)), round(agreement, 4), used)
+    found = Detection(content_id, round(zmax, 2), float(scale), (int(dy), int(dx)), round(agreement, 4), used)
+    return found, soft
 
 
 def _soft_bits(aligned: torch.Tensor) -> np.ndarray:
@@ -282,23 +284,12 @@ def _soft_bits(aligned: torch.Tensor) -> np.ndarray:
     return soft
 
 
-def bit_accuracy(frames_or_path, content_id: int) -> float:
+def bit_accuracy(frames: np.ndarray, content_id: int, max_frames: int = 96) -> float:
     """Share of the 128 coded bits read right at the detector's alignment (the benchmark's figure;
     it does not need the decode to succeed)."""
-    luma, _ = (_mean_luma(frames_or_path) if isinstance(frames_or_path, np.ndarray) else
-               _mean_luma(_decode_all(frames_or_path)))
-    found = _detect_luma(luma, 0)
-    r = _highpass(luma)
-    rs = r if found.scale == 1.0 else F.interpolate(r, scale_factor=found.scale, mode="bilinear", align_corners=False)
-    soft = _soft_bits(torch.roll(_fold(rs), shifts=(-found.offset[0], -found.offset[1]), dims=(0, 1)))
+    step = max(1, -(-len(frames) // max_frames))
+    soft = _analyse(*_mean_luma(frames[::step]))[1]
     return float(np.mean(np.sign(soft) == encode_payload(content_id)))
-
-
-def _decode_all(path):
-    import av
-
-    with av.open(str(path)) as container:
-        yield from (f.to_ndarray(format="rgb24") for f in container.decode(video=0))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
