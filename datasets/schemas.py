@@ -2,7 +2,8 @@
 
 ``generations``: one row per campaign or API request once its outcome is known (blocked,
 failed or published), with the seconds each stage took. ``decisions``: every consent, rights
-and publish decision with its reason. ``videos``: one row per published video.
+and publish decision with its reason. ``videos``: one row per published video. ``events``: the
+engagement events app backends send (``POST /v1/events``, ``kinora events import``).
 """
 
 from __future__ import annotations
@@ -65,4 +66,22 @@ VIDEOS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "decisions": DECISIONS, "videos": VIDEOS}
+EVENT_TYPES = ("impression", "view", "like", "share", "remix", "comment", "follow_creator", "skip", "hide", "report")
+
+# Engagement events (the feed's contract with app backends): one row per event, unique event_id.
+# watch_ms on views; position and request_id on impressions.
+EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("ts", TS, nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("event_type", pa.string(), nullable=False),
+        pa.field("watch_ms", pa.int64()),
+        pa.field("position", pa.int32()),
+        pa.field("request_id", pa.string()),
+        pa.field("batch_id", pa.string(), nullable=False),  # the ingestion batch that wrote it
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "decisions": DECISIONS, "videos": VIDEOS, "events": EVENTS}

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-EVENT_TYPES = ("impression", "view", "like", "share", "remix", "comment", "follow_creator", "skip", "hide", "report")
+from datasets.schemas import EVENT_TYPES
 
 TOPIC_WORDS = [
     ("cooking", ["pasta", "kitchen", "chef", "spices", "dumplings", "bakery", "soup"]),

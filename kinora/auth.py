@@ -28,6 +28,7 @@ SCOPES = {
     "cameos:read": "read one's own cameos and every video that uses them",
     "follows:write": "follow and unfollow users",
     "feed:read": "read the feed",
+    "events:write": "send engagement events (app backends)",
 }
 DEFAULT_SCOPES = ["generations:write", "generations:read", "videos:read", "cameos:write", "cameos:read",
                   "follows:write", "feed:read"]

@@ -22,12 +22,14 @@ campaign_app = typer.Typer(help="Batch generation campaigns.", no_args_is_help=T
 rights_app = typer.Typer(help="The rights registry.", no_args_is_help=True)
 db_app = typer.Typer(help="The operational store.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).", no_args_is_help=True)
+events_app = typer.Typer(help="Engagement events: import into the lake.", no_args_is_help=True)
 consent_app = typer.Typer(help="Cameo consent: the signed ledger, exports, the sweep.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(rights_app, name="rights")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(consent_app, name="consent")
+app.add_typer(events_app, name="events")
 
 
 def _settings():
@@ -419,6 +421,29 @@ def consent_sweep_cmd(page: int = typer.Option(1000, min=1, help="Videos checked
     typer.echo(f"consent sweep: {len(lapsed)} lapsed, {n} unpublished")
     for item in lapsed[:20]:
         typer.echo(f"  {item.video_id}: {item.reason}")
+
+
+@events_app.command("import")
+def events_import(path: Path = typer.Argument(..., help="Parquet or JSONL with the event contract's fields.")) -> None:
+    """Load events into the lake (every row checked first; repeats of ingested event_ids are dropped)."""
+    from kinora.events import EventBatchError, ingest, read_event_file, validate
+    from kinora.stores.bundle import Stores
+
+    settings = _settings()
+    try:
+        raw, where = read_event_file(path)
+        events = validate(raw)
+    except KinoraError as exc:
+        _die(str(exc))
+    except EventBatchError as exc:
+        _die(f"{path}: {where[exc.index]}, field {exc.field}: {exc.message}")
+    stores = Stores.open(settings)
+    accepted = duplicates = 0
+    step = settings.events.import_batch
+    for i in range(0, len(events), step):
+        result = ingest(engine=stores.engine, lake=stores.lake, events=events[i:i + step])
+        accepted, duplicates = accepted + result.accepted, duplicates + result.duplicates
+    typer.echo(f"imported {accepted} events from {path} ({duplicates} already ingested or repeated)")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,13 @@ class ServeSettings(_Strict):
     max_attempts: int = Field(3, ge=1, description="Attempts at one API job (replica deaths included) before it fails.")
 
 
+class EventSettings(_Strict):
+    """Engagement events in."""
+
+    max_batch: int = Field(10_000, ge=1, le=1_000_000, description="Most events one POST /v1/events may carry.")
+    import_batch: int = Field(50_000, ge=1, description="Events written per lake file by `kinora events import`.")
+
+
 class DashboardSettings(_Strict):
     """Streamlit."""
 
@@ -231,6 +238,7 @@ class Settings(BaseSettings):
     campaign: CampaignSettings = Field(default_factory=CampaignSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
     @field_validator("home")
     @classmethod

@@ -29,6 +29,7 @@ from kinora.settings import Settings
 from kinora.stores import catalog
 from kinora.stores import jobs as job_store
 from kinora.stores import users as user_store
+from kinora.events import IngestResult
 from kinora.feed import feed_page
 from kinora.provenance.verify import VerifyReport
 from kinora.stores.bundle import Stores
@@ -57,6 +58,15 @@ class GenerationCreate(BaseModel):
     fps: int | None = Field(None, gt=0, le=60)
     seed: int | None = Field(None, ge=0, lt=2**63)
     remix_of: str | None = Field(None, max_length=40, description="Id of a published video to remix; its cameos' consent is checked too.")
+
+
+class EventsIn(BaseModel):
+    """A batch of engagement events (the contract: see ``kinora/events.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict] = Field(min_length=1, description="Events: event_id, ts, user_id, video_id, event_type, "
+                                                         "watch_ms (views), position and request_id (impressions).")
 
 
 class ProvenanceSummary(BaseModel):
@@ -319,6 +329,20 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         return await asyncio.to_thread(load)
 
     api.include_router(cameo_router(settings=settings, stores=stores, scoped=scoped))
+
+    @api.post("/v1/events", status_code=202, response_model=IngestResult, responses=_errors(401, 403, 413, 422))
+    async def post_events(body: EventsIn, who: auth.Principal = Depends(scoped("events:write"))) -> IngestResult:
+        """Store a batch of engagement events: 202 only once the new ones are durable (repeats of an
+        ingested event_id are counted, not stored). One bad event refuses the batch (422 naming it)."""
+        from kinora.events import EventBatchError, ingest, validate
+
+        if len(body.events) > settings.events.max_batch:
+            raise HTTPException(status_code=413, detail=f"{len(body.events)} events; at most {settings.events.max_batch} per batch")
+        try:
+            events = validate(body.events)
+        except EventBatchError as exc:
+            raise _field_errors([(f"events[{exc.index}].{exc.field}", exc.message)]) from None
+        return await asyncio.to_thread(ingest, engine=stores.engine, lake=stores.lake, events=events)
 
     @api.post("/v1/provenance/verify", response_model=VerifyReport, responses=_errors(413, 422),
               openapi_extra={"requestBody": {"required": True,

@@ -2,7 +2,8 @@
 
 Many processes write at once (Serve replicas, flows), so nothing is ever rewritten in place:
 each :meth:`Lake.append` writes a new file ``<table>/date=YYYY-MM-DD/<writer>-<uuid>.parquet``
-through a temporary name and an atomic rename, so readers never see half a file.
+through a temporary name and an atomic rename, so readers never see half a file; the file and
+the rename are fsynced before ``append`` returns, so what it reports written survives a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.schemas import TABLES
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LakeError(ValueError):
@@ -66,7 +75,9 @@ class Lake:
             tmp = folder / f".{name}.tmp"
             try:
                 pq.write_table(batch, tmp, compression="zstd")
+                _fsync(tmp)  # on disk before it has a name readers see, and before the caller answers
                 os.replace(tmp, folder / name)
+                _fsync(folder)  # the rename itself
             finally:
                 tmp.unlink(missing_ok=True)
             written.append(folder / name)

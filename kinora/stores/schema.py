@@ -238,3 +238,12 @@ rights_rescreens = sa.Table(
 sa.Index("ix_consent_ledger_cameo_action_seq", consent_ledger.c.cameo_id, consent_ledger.c.action, consent_ledger.c.seq)
 sa.Index("ix_consent_ledger_actor_id", consent_ledger.c.actor_id)
 sa.Index("ix_videos_published_at_id", videos.c.published_at, videos.c.id)
+
+# Engagement event ids already ingested (migration 0006): deduplication across batches and retries.
+event_ids = sa.Table(
+    "event_ids",
+    metadata,
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("batch_id", sa.String(40), nullable=False, index=True),
+    sa.Column("ingested_at", TS, nullable=False),
+)

@@ -8,7 +8,8 @@ from kinora.cli import app
 
 COMMANDS = [[], ["demo"], ["seed"], ["serve"], ["dashboard"], ["verify"], ["settings"], ["campaign"], ["campaign", "run"],
             ["rights"], ["rights", "import"], ["db"], ["db", "migrate"], ["keys"], ["keys", "create"], ["keys", "list"],
-            ["keys", "revoke"], ["rights", "screen"], ["consent"], ["consent", "verify-ledger"], ["consent", "export"], ["consent", "sweep"]]
+            ["keys", "revoke"], ["rights", "screen"], ["rights", "rescreen"], ["consent"], ["consent", "verify-ledger"],
+            ["consent", "export"], ["consent", "sweep"], ["events"], ["events", "import"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "kinora")
