@@ -8,8 +8,9 @@
   as a plain Python loop over impressions, timed on 2,000 sessions and extrapolated per event
   (what the vectorised version saves).
 * ``closed_loop``: engagement per session (views, watch seconds, likes, hides) when the same
-  sessions are ranked at random and by the hidden truth (the ceiling any learned ranker tends to),
-  on 20,000 sessions each.
+  20,000 sessions of days 10-14 are ranked at random, by most popular and by recent popular
+  (views in 50,000 random sessions of days 0-10) and by the hidden truth (the ceiling a learned
+  ranker tends to).
 
 The last stdout line is one JSON object.
 """
@@ -68,7 +69,8 @@ def _python_loop(world, sessions: int, seed: int = 2) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from datasets.simulator import SimConfig, build_world, engagement_per_session, oracle_ranker, simulate
+    from datasets.simulator import (SimConfig, build_world, engagement_per_session, oracle_ranker, popularity_ranker,
+                                    simulate)
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1_000_000)
@@ -91,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     loop_events, loop_s = _python_loop(world, 2_000)
     loop_per_event = loop_s / max(1, loop_events)
 
-    chance = engagement_per_session(simulate(world, sessions=20_000, seed=100))
-    oracle = engagement_per_session(simulate(world, oracle_ranker, sessions=20_000, seed=100))
+    history = simulate(world, sessions=50_000, seed=99, day_range=(0.0, 10.0))  # served at random
+    window = (10.0, world.config.days)
+    chance = engagement_per_session(simulate(world, sessions=20_000, seed=100, day_range=window))
+    popular = engagement_per_session(simulate(world, popularity_ranker(world, history), sessions=20_000, seed=100,
+                                              day_range=window))
+    recent = engagement_per_session(simulate(world, popularity_ranker(world, history, half_life_days=1.0),
+                                             sessions=20_000, seed=100, day_range=window))
+    oracle = engagement_per_session(simulate(world, oracle_ranker, sessions=20_000, seed=100, day_range=window))
     out = {
         "benchmark": "simulator",
         "world": {"users": config.users, "creators": config.creators, "videos": config.videos, "days": config.days},
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_python_loop": {"events": loop_events, "seconds": round(loop_s, 2),
                                  "extrapolated_seconds_for_same_events": round(loop_per_event * made, 1)},
         "ratio": round(loop_per_event * made / seconds, 1),
-        "closed_loop": {"random": chance, "oracle": oracle,
+        "closed_loop": {"history": "50,000 random sessions on days 0-10; feeds on days 10-14",
+                        "random": chance, "most_popular": popular, "recent_popular": recent, "oracle": oracle,
                         "views_ratio": round(oracle["views"] / chance["views"], 2),
                         "likes_ratio": round(oracle["likes"] / chance["likes"], 2)},
         "goals": {"seconds_for_1m_events": 60},

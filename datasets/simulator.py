@@ -266,3 +266,26 @@ def engagement_per_session(events: pl.DataFrame) -> dict[str, float]:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def popularity_ranker(world: World, history: pl.DataFrame, half_life_days: float | None = None) -> Ranker:
+    """Rank candidates by views in ``history`` (events of this world): "most popular", or with
+    ``half_life_days`` each view weighted by its age at the end of the history ("recent popular").
+    The baselines a learned ranker has to beat."""
+    views = history.filter(pl.col("event_type") == "view").select(
+        pl.col("video_id").str.slice(7).cast(pl.Int64).alias("v"), pl.col("ts"))
+    if views.is_empty():
+        counts = np.zeros(world.config.videos)
+    else:
+        idx = views["v"].to_numpy()
+        weights = None
+        if half_life_days is not None:
+            age_days = ((views["ts"].max() - views["ts"]).dt.total_seconds() / 86_400.0).to_numpy()
+            weights = 0.5 ** (age_days / half_life_days)
+        counts = np.bincount(idx, weights=weights, minlength=world.config.videos).astype(float)
+    jitter = np.random.default_rng(world.config.seed).random(world.config.videos) * 1e-6  # stable tie-break
+
+    def rank(world: World, users: np.ndarray, candidates: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return counts[candidates] + jitter[candidates]
+
+    return rank

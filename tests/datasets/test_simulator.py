@@ -80,3 +80,18 @@ def test_prompts_carry_their_topic(world):
 
     for topic, prompt in list(zip(world.video_topic, world.prompts))[:200]:
         assert any(word in prompt for word in TOPIC_WORDS[topic][1])
+
+
+def test_popularity_baselines_sit_between_chance_and_the_truth():
+    from datasets.simulator import popularity_ranker
+
+    w = build_world(SimConfig(users=2_000, creators=150, videos=8_000, days=10.0, seed=4))
+    history = simulate(w, sessions=20_000, seed=1, day_range=(0, 7))  # served at random
+
+    def views(ranker):
+        return engagement_per_session(simulate(w, ranker, sessions=5_000, seed=2, day_range=(7, 10)))["views"]
+
+    chance, popular, recent, truth = (views(None), views(popularity_ranker(w, history)),
+                                      views(popularity_ranker(w, history, half_life_days=1.0)), views(oracle_ranker))
+    assert chance < popular < truth and chance < recent < truth
+    assert truth > 1.5 * max(popular, recent)  # plenty of room for a learned ranker
