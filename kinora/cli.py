@@ -30,6 +30,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(consent_app, name="consent")
 app.add_typer(events_app, name="events")
+ranking_app = typer.Typer(help="The feed ranker: train, evaluate, score, promote, roll back.", no_args_is_help=True)
+app.add_typer(ranking_app, name="ranking")
 
 
 def _settings():
@@ -444,6 +446,134 @@ def events_import(path: Path = typer.Argument(..., help="Parquet or JSONL with t
         result = ingest(engine=stores.engine, lake=stores.lake, events=events[i:i + step])
         accepted, duplicates = accepted + result.accepted, duplicates + result.duplicates
     typer.echo(f"imported {accepted} events from {path} ({duplicates} already ingested or repeated)")
+
+
+# ----------------------------------------------------------------------------------------- ranking
+def _ranking_errors():
+    from kinora.ranking.registry import RegistryError
+    from kinora.ranking.snapshot import DataQualityError
+
+    return (KinoraError, RegistryError, DataQualityError, ValueError, FileNotFoundError)
+
+
+def _echo_json(doc: dict) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=str))
+
+
+@ranking_app.command("train")
+def ranking_train(
+    events: Path = typer.Option(..., "--events", help="Events (Parquet or JSONL file, or a folder of them)."),
+    videos: Path = typer.Option(..., "--videos", help="Videos: video_id, creator_id, prompt, duration_ms, published_at."),
+    out: Path = typer.Option(None, "--out", help="Write the version here instead of the registry."),
+    trainer: str = typer.Option("local", "--trainer", help="'local' or 'ray' (Ray Train, one worker locally)."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also measure the baselines (LightGBM takes the longest)."),
+) -> None:
+    """Check the data, build features, train the multi-task ranker, evaluate it; print its card as JSON."""
+    import datetime as dt
+
+    from kinora.ranking.pipeline import train_model
+    from kinora.ranking.snapshot import gate_files
+
+    settings = _settings()
+    report_dir = settings.home / "ranking" / "quality" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    try:
+        gate_files(events, videos, report_dir)
+        folder, card = train_model(events, videos, settings, out=out, trainer=trainer, with_baselines=baselines,
+                                   progress=lambda m: typer.echo(m, err=True))
+    except _ranking_errors() as exc:
+        _die(str(exc))
+    _echo_json({"version": card["version"], "path": str(folder), "metrics": card["metrics"], "timings": card["timings"]})
+
+
+@ranking_app.command("evaluate")
+def ranking_evaluate(
+    model: str = typer.Option(..., "--model", help="A version, 'production', or a version folder."),
+    events: Path = typer.Option(..., "--events"),
+    videos: Path = typer.Option(..., "--videos"),
+    baselines: bool = typer.Option(False, "--baselines/--no-baselines", help="Also measure the baselines on the same holdout."),
+) -> None:
+    """NDCG@10, AUC and calibration per head on the time-based holdout of EVENTS, as JSON."""
+    from kinora.ranking.pipeline import evaluate_model
+
+    settings = _settings()
+    try:
+        _echo_json(evaluate_model(model, events, videos, settings, with_baselines=baselines))
+    except _ranking_errors() as exc:
+        _die(str(exc))
+
+
+@ranking_app.command("score")
+def ranking_score(
+    model: str = typer.Option(..., "--model"),
+    events: Path = typer.Option(..., "--events", help="The history the features come from."),
+    videos: Path = typer.Option(..., "--videos"),
+    pairs: Path = typer.Option(..., "--pairs", help="Parquet with user_id, video_id."),
+    out: Path = typer.Option(..., "--out", help="Parquet written: user_id, video_id, score, p_<head>."),
+) -> None:
+    """Score every (user_id, video_id) pair of PAIRS as of the end of the history."""
+    from kinora.ranking.pipeline import score_pairs
+
+    settings = _settings()
+    try:
+        n = score_pairs(model, events, videos, pairs, out, settings)
+    except _ranking_errors() as exc:
+        _die(str(exc))
+    typer.echo(f"scored {n} pairs into {out}")
+
+
+@ranking_app.command("promote")
+def ranking_promote(
+    version: str = typer.Argument(..., help="The version to put in production."),
+    events: Path = typer.Option(None, "--events", help="With --videos: gate against production on this history's holdout."),
+    videos: Path = typer.Option(None, "--videos"),
+    force: bool = typer.Option(False, "--force", help="Skip the gate (recorded as forced)."),
+) -> None:
+    """Put a version in production, if it passes the gate (or --force)."""
+    from kinora.ranking.pipeline import gate_and_promote
+    from kinora.ranking.registry import Registry
+
+    settings = _settings()
+    reg = Registry(settings.ranking_dir)
+    try:
+        if force:
+            reg.promote(version, "forced by operator")
+            typer.echo(f"{version} is in production (forced, gate skipped)")
+            return
+        if events is None or videos is None:
+            _die("name --events and --videos to gate the version against production, or pass --force")
+        result = gate_and_promote(reg.path(version), events, videos, settings)
+    except _ranking_errors() as exc:
+        _die(str(exc))
+    _echo_json(result)
+    if not result["promoted"]:
+        raise typer.Exit(1)
+
+
+@ranking_app.command("rollback")
+def ranking_rollback() -> None:
+    """Put back the version that was in production before the current one."""
+    from kinora.ranking.registry import Registry
+
+    settings = _settings()
+    try:
+        doc = Registry(settings.ranking_dir).rollback()
+    except _ranking_errors() as exc:
+        _die(str(exc))
+    typer.echo(f"rolled back: {doc['production']} is in production again")
+
+
+@ranking_app.command("list")
+def ranking_list() -> None:
+    """Versions in the registry with their NDCG@10; production marked."""
+    from kinora.ranking.registry import Registry
+
+    settings = _settings()
+    reg = Registry(settings.ranking_dir)
+    prod = reg.production()
+    for v in reg.list():
+        card = reg.card(v)
+        mark = "*" if v == prod else " "
+        typer.echo(f"{mark} {v}  ndcg@10={card['metrics']['ndcg@10']}  data={card['lineage']['data_fingerprint']}")
 
 
 if __name__ == "__main__":

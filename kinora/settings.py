@@ -208,6 +208,38 @@ class EventSettings(_Strict):
     import_batch: int = Field(50_000, ge=1, description="Events written per lake file by `kinora events import`.")
 
 
+class RankingSettings(_Strict):
+    """The feed ranker: features, training, the promotion gate and serving."""
+
+    model_dir: Path | None = Field(None, description="Registry of ranker versions; default: <home>/models/ranking.")
+    head_weights: dict[str, float] = Field(
+        default_factory=lambda: {"watch": 1.0, "like": 2.0, "share": 4.0, "remix": 5.0, "negative": -6.0},
+        description="Final score = sum of weight x head probability. Creation (remix) and connection (share) "
+                    "weigh more than passive watching; negative feedback pulls down.")
+    decay_days: float = Field(3.0, gt=0, description="Time constant of the decayed engagement counters, days.")
+    recent_half_life_days: float = Field(1.0, gt=0, description="Half-life of the 'recent popular' baseline's view counts, days.")
+    text_dims: int = Field(16, ge=2, le=128, description="Prompt-embedding components (PCA of the sentence embeddings) fed to the ranker.")
+    holdout_days: float = Field(2.0, gt=0, description="The last days of the events are the time-based holdout.")
+    max_train_rows: int = Field(6_000_000, ge=1_000, description="Training impressions sampled at most (the most recent are kept).")
+    epochs: int = Field(4, ge=1, le=100)
+    batch_size: int = Field(4096, ge=32)
+    learning_rate: float = Field(2e-3, gt=0)
+    hidden: list[int] = Field(default_factory=lambda: [128, 64], description="Widths of the shared MLP tower.")
+    seed: int = Field(0, description="Seed of sampling, initialisation and shuffling (training is deterministic on CPU).")
+    torch_threads: int = Field(2, ge=1, description="torch threads for training.")
+    ray_workers: int = Field(1, ge=1, description="Ray Train workers when training with --trainer ray.")
+    lightgbm_rounds: int = Field(100, ge=1, description="Boosting rounds of the LightGBM LambdaRank baseline.")
+    promote_margin: float = Field(0.002, ge=0, description="NDCG@10 a candidate must gain over production to be promoted.")
+    max_head_regression: float = Field(0.01, ge=0, description="Largest AUC drop on any head that still allows promotion.")
+    feed_candidates: int = Field(1000, ge=10, le=20_000, description="Candidates the feed ranks per request.")
+    max_same_creator_run: int = Field(2, ge=1, description="Most videos in a row from one creator.")
+    fresh_share: float = Field(0.2, ge=0, le=1, description="Share of each feed page kept for fresh videos.")
+    fresh_hours: float = Field(48.0, gt=0, description="A video is fresh for this many hours after publishing.")
+    steer_strength: float = Field(2.0, ge=0, description="How far a steer= text moves scores per unit of cosine similarity.")
+    reload_check_s: float = Field(2.0, gt=0, description="How often the serving ranker checks the registry for a new production version.")
+    impression_flush_s: float = Field(1.0, gt=0, description="How often served impressions are written to the lake.")
+
+
 class DashboardSettings(_Strict):
     """Streamlit."""
 
@@ -239,6 +271,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
 
     @field_validator("home")
     @classmethod
@@ -292,6 +325,10 @@ class Settings(BaseSettings):
     @property
     def consent_key_dir(self) -> Path:
         return (self.consent.key_dir or self.home / "keys").resolve()
+
+    @property
+    def ranking_dir(self) -> Path:
+        return (self.ranking.model_dir or self.home / "models" / "ranking").resolve()
 
     @property
     def public_base_url(self) -> str:
