@@ -27,7 +27,7 @@ from kinora.errors import InputFileError, pydantic_location
 from kinora.ids import new_id
 from kinora.stores import utcnow
 from kinora.stores.lake import Lake
-from kinora.stores.schema import event_ids
+from kinora.stores.schema import event_ids, hidden_videos
 
 EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SLACK = dt.timedelta(days=1)  # clients' clocks drift; a day ahead is a bug, not drift
@@ -110,6 +110,20 @@ def _claim(conn: sa.Connection, ids: list[str], batch_id: str) -> set[str]:
     return new
 
 
+def _remember_hides(conn: sa.Connection, events: list[EventIn]) -> None:
+    """Hide and report events also go to ``hidden_videos``: the feed reads them on every request."""
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    pairs = {(e.user_id, e.video_id): e.ts for e in events}
+    conn.execute(insert(hidden_videos).values([{"user_id": u, "video_id": v, "hidden_at": ts}
+                                               for (u, v), ts in pairs.items()])
+                 .on_conflict_do_nothing(index_elements=["user_id", "video_id"]))
+
+
 def ingest(*, engine: sa.Engine, lake: Lake, events: list[EventIn]) -> IngestResult:
     """Store the new events of one validated batch; see the module docstring for the guarantees."""
     batch_id = new_id("evb")
@@ -119,6 +133,7 @@ def ingest(*, engine: sa.Engine, lake: Lake, events: list[EventIn]) -> IngestRes
     with engine.begin() as conn:
         new = _claim(conn, list(first), batch_id)
         rows = [e.model_dump() | {"batch_id": batch_id} for eid, e in first.items() if eid in new]
+        _remember_hides(conn, [e for eid, e in first.items() if eid in new and e.event_type in ("hide", "report")])
         lake.append("events", rows)  # fsynced; an exception here rolls the claims back
     return IngestResult(batch_id=batch_id, received=len(events), accepted=len(rows), duplicates=len(events) - len(rows))
 

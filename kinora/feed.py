@@ -60,3 +60,232 @@ def feed_page(*, conn: sa.Connection, settings: Settings, limit: int, cursor: tu
     full = catalog.videos_by_ids(conn=conn, ids=[v.id for v in served])
     return FeedPage(videos=[full[v.id] for v in served], next_cursor=cursor if len(served) == limit else None,
                     withheld=withheld)
+
+
+# ============================================================================ the ranked feed (#7)
+#
+#   candidates (fresh, popular, followed creators, friends' cameos)
+#     -> drop what the user hid -> rank (production ranker; steer= shifts by embedding similarity)
+#     -> rules: consent and rights hold now, at most N in a row from one creator, a share of fresh
+#     -> page (+ cursor), each item with why it is there; impressions logged by the caller
+import math  # noqa: E402
+import threading  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from kinora.ids import new_id  # noqa: E402
+
+def _epoch(d: datetime) -> float:
+    """Seconds since the epoch; SQLite hands back naive datetimes, which are UTC here."""
+    from datetime import timezone
+
+    return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()
+
+
+_HEAD_REASONS = {"watch": "likely to be watched through", "like": "people who watch this like it",
+                 "share": "often shared", "remix": "often remixed"}
+
+
+@dataclass
+class RankedItem:
+    video_id: str
+    creator_id: str
+    score: float
+    fresh: bool
+    reasons: list[str]
+
+
+@dataclass
+class RankedPage:
+    items: list[tuple[sa.Row, RankedItem]]
+    request_id: str
+    position: int  # of the first item
+    next_cursor: str | None
+    withheld: int
+    candidates: int
+    model_version: str | None
+
+
+class _RightsCache:
+    """Serve-time rights decisions per (registry version, video): each video screened once per version."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._d: OrderedDict[tuple, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allowed(self, conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
+        from kinora.stores.rights import registry_version
+        from kinora.trust.rights import screen_items
+
+        version = registry_version(conn=conn)
+        out, todo = {}, []
+        with self._lock:
+            for r in rows:
+                hit = self._d.get((version, r.id))
+                if hit is None:
+                    todo.append(r)
+                else:
+                    out[r.id] = hit
+        if todo:
+            decisions = screen_items(conn=conn, items=[(r.prompt, r.creator_id) for r in todo], settings=settings.rights,
+                                     max_cameos=settings.consent.max_cameos_per_video)
+            with self._lock:
+                for r, d in zip(todo, decisions):
+                    out[r.id] = self._d[(version, r.id)] = d.allowed
+                while len(self._d) > self.capacity:
+                    self._d.popitem(last=False)
+        return out
+
+
+RIGHTS = _RightsCache()
+
+
+def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
+    """Consent and rights, as they stand now, for each row."""
+    consent = check_videos(conn=conn, videos=rows, max_cameos=settings.consent.max_cameos_per_video)
+    rights = RIGHTS.allowed(conn, settings, rows)
+    return {r.id: consent[r.id].holds and rights[r.id] for r in rows}
+
+
+def _candidates(conn, settings: Settings, ranker, bundle, user_id: str | None, personalized: bool):
+    """Candidate rows with the sources that proposed them."""
+    n = settings.ranking.feed_candidates
+    rows: dict[str, sa.Row] = {}
+    sources: dict[str, set[str]] = {}
+
+    def add(items, tag):
+        for r in items:
+            rows.setdefault(r.id, r)
+            sources.setdefault(r.id, set()).add(tag)
+
+    add(catalog.feed_candidates(conn=conn, limit=max(1, n // 2)), "recent")
+    add(catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2)), "popular")
+    if personalized and user_id:
+        followees, friends = catalog.followees_and_friends(conn=conn, user_id=user_id)
+        add(catalog.live_by_creators(conn=conn, creator_ids=followees, limit=100), "followed creator")
+        add(catalog.live_with_cameos_of(conn=conn, owner_ids=friends, limit=100), "friend's cameo")
+    if len(rows) > n:  # keep the proposals of the personal sources first, then by recency
+        order = sorted(rows.values(), key=lambda r: (not (sources[r.id] & {"followed creator", "friend's cameo"}),
+                                                     -_epoch(r.published_at)))
+        rows = {r.id: r for r in order[:n]}
+    return rows, sources
+
+
+def _reasons(tags: set[str], fresh: bool, age_h: float, probs, weights, taste: float, steer_shift: float,
+             steer_terms, emb, personalized: bool) -> list[str]:
+    out = []
+    if "followed creator" in tags:
+        out.append("from a creator you follow")
+    if "friend's cameo" in tags:
+        out.append("a friend's cameo")
+    if steer_shift > 0.05 and steer_terms:
+        best = max(steer_terms, key=lambda t: t[0] * float(emb @ t[2]))
+        if best[0] > 0:
+            out.append(f"you asked for more {best[1]}")
+    if personalized and taste > 0.5:
+        out.append("matches what you watch")
+    if fresh:
+        out.append(f"fresh: published {age_h:.0f} h ago")
+    if probs is not None and probs.any():
+        contrib = {h: probs[i] * weights.get(h, 0.0) for i, h in enumerate(("watch", "like", "share", "remix"))}
+        out.append(_HEAD_REASONS[max(contrib, key=contrib.get)])
+    if "popular" in tags:
+        out.append("popular now")
+    return out[:3] or ["recent"]
+
+
+def _assemble(ranked: list[RankedItem], limit: int, keep: int, fresh_share: float, max_run: int) -> list[RankedItem]:
+    """Order the servable items under the rules: at most ``max_run`` in a row from one creator, and
+    at least ``ceil(fresh_share * limit)`` fresh items in every page of ``limit``."""
+    quota = math.ceil(fresh_share * limit)
+    used = [False] * len(ranked)
+    out: list[RankedItem] = []
+    fresh_in_page = 0
+    while len(out) < keep:
+        pos = len(out) % limit
+        if pos == 0:
+            fresh_in_page = 0
+        must_fresh = quota - fresh_in_page >= limit - pos and fresh_in_page < quota
+        run_creator = out[-1].creator_id if len(out) >= max_run and all(
+            o.creator_id == out[-1].creator_id for o in out[-max_run:]) else None
+        pick = None
+        for strict_fresh in ((True, False) if must_fresh else (False,)):
+            pick = next((i for i, it in enumerate(ranked) if not used[i] and it.creator_id != run_creator
+                         and (it.fresh or not strict_fresh)), None)
+            if pick is not None:
+                break
+        if pick is None:
+            break  # only one creator left, or nothing left
+        used[pick] = True
+        out.append(ranked[pick])
+        fresh_in_page += ranked[pick].fresh
+    return out
+
+
+def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_id: str, limit: int,
+                cursor: str | None = None, personalized: bool = True, steer: str | None = None) -> RankedPage:
+    """One page of the ranked feed for ``user_id`` (see the block comment above)."""
+    from datetime import timezone
+
+    r = settings.ranking
+    limit = max(1, min(limit, settings.consent.feed_page_max))
+    if cursor:
+        request_id, _, offset_s = cursor.rpartition(".")
+        cached = lists.get(request_id)
+        if cached is None or not offset_s.isdigit():
+            raise ValueError("cursor expired or not one this API returned; start again without it")
+        offset, model_version, ordered, n_candidates = int(offset_s), cached[0], cached[1], cached[2]
+    else:
+        request_id, offset = new_id("req"), 0
+        bundle = ranker.bundle
+        now = datetime.now(timezone.utc)
+        rows, sources = _candidates(conn, settings, ranker, bundle, user_id, personalized)
+        hidden = catalog.hidden_by(conn=conn, user_id=user_id)
+        cands = [row for vid, row in rows.items() if vid not in hidden]
+        n_candidates = len(cands)
+        model_version = bundle.version if bundle else None
+        ordered = []
+        if cands:
+            scored = ranker.score(bundle, user_id=user_id, videos=cands, now_us=int(now.timestamp() * 1e6),
+                                  personalized=personalized, steer=steer)
+            terms = ranker.steer_terms(steer) if steer else []
+            emb = ranker.embeddings(bundle, [c.id for c in cands], [c.prompt for c in cands]) if terms else None
+            order = np.argsort(-scored.scores, kind="stable")
+            keep = max(limit * 5, 100)
+            fresh_cut = now.timestamp() - r.fresh_hours * 3600
+            # rules need servable items: check consent and rights on the best-ranked first, in rounds
+            servable: list[RankedItem] = []
+            fresh_ok = 0
+            quota = math.ceil(r.fresh_share * keep / limit) * limit
+            i = 0
+            while i < len(order) and (len(servable) < keep + limit or fresh_ok < quota):
+                chunk = [cands[j] for j in order[i:i + 2 * keep]]
+                ok = _servable(conn, settings, chunk)
+                for j, row in zip(order[i:i + 2 * keep], chunk):
+                    if not ok[row.id]:
+                        continue
+                    fresh = _epoch(row.published_at) >= fresh_cut
+                    reasons = _reasons(sources[row.id], fresh, (now.timestamp() - _epoch(row.published_at)) / 3600,
+                                       scored.probs[j], r.head_weights, float(scored.taste[j]), float(scored.steer[j]),
+                                       terms, emb[j] if emb is not None else None, personalized)
+                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), fresh, reasons))
+                    fresh_ok += fresh
+                i += 2 * keep
+            ordered = _assemble(servable, limit, keep, r.fresh_share, r.max_same_creator_run)
+        lists.put(request_id, (model_version, ordered, n_candidates))
+    page_items = ordered[offset:offset + limit]
+    withheld = 0
+    if cursor and page_items:  # consent or rights may have changed since the first page
+        full_rows = catalog.live_among(conn=conn, ids=[it.video_id for it in page_items])
+        ok = _servable(conn, settings, full_rows)
+        live = {x.id for x in full_rows if ok[x.id]}
+        withheld = sum(1 for it in page_items if it.video_id not in live)
+        page_items = [it for it in page_items if it.video_id in live]
+    full = catalog.videos_by_ids(conn=conn, ids=[it.video_id for it in page_items])
+    items = [(full[it.video_id], it) for it in page_items if it.video_id in full]
+    nxt = offset + limit
+    return RankedPage(items=items, request_id=request_id, position=offset,
+                      next_cursor=f"{request_id}.{nxt}" if nxt < len(ordered) else None, withheld=withheld,
+                      candidates=n_candidates, model_version=model_version)

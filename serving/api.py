@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +95,9 @@ class VideoOut(BaseModel):
     seed: int
     published_at: datetime | None
     provenance: ProvenanceSummary
+    position: int | None = Field(None, description="Ranked feed: the slot it was served in (logged as an impression).")
+    score: float | None = Field(None, description="Ranked feed: the ranker's score (weighted sum of head probabilities).")
+    reasons: list[str] | None = Field(None, description="Ranked feed: why it is there (top signals).")
 
 
 class GenerationOut(BaseModel):
@@ -111,7 +115,10 @@ class GenerationOut(BaseModel):
 class FeedOut(BaseModel):
     videos: list[VideoOut]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; absent on the last page.")
-    withheld: int = Field(description="Candidates withheld from this page because their consent no longer holds.")
+    withheld: int = Field(description="Candidates withheld from this page because their consent (or rights) no longer holds.")
+    request_id: str | None = Field(None, description="Ranked feed: the feed request (impressions carry it).")
+    model_version: str | None = Field(None, description="Ranked feed: the ranker version that ordered it (none: by freshness).")
+    candidates: int | None = Field(None, description="Ranked feed: candidates ranked for this request.")
 
 
 class ErrorOut(BaseModel):
@@ -139,10 +146,28 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
     anchors_file = settings.provenance.trust_anchors_path
     trust_anchors = (getattr(material, "root_pem", None) or b"") + (anchors_file.read_bytes() if anchors_file else b"") or None
 
+    ranking: dict = {}
+    ranking_lock = threading.Lock()
+
+    def feed_ranking():
+        """The serving ranker, the per-request orderings and the impression log (made on first use)."""
+        with ranking_lock:
+            if not ranking:
+                from kinora.ranking.impressions import ImpressionLog
+                from kinora.ranking.serving import RankedLists, ServingRanker
+
+                ranking["ranker"] = ServingRanker(settings)
+                ranking["lists"] = RankedLists()
+                ranking["impressions"] = ImpressionLog(engine=stores.engine, lake=stores.lake,
+                                                       flush_s=settings.ranking.impression_flush_s)
+            return ranking
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         recovery = asyncio.create_task(worker.recover_forever())
         yield
+        if ranking:
+            await asyncio.to_thread(ranking["impressions"].flush)
         recovery.cancel()
         for task in list(worker.tasks.values()):
             task.cancel()
@@ -151,6 +176,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                   description="Text to short video with consent, rights and provenance. Authenticate with "
                               "`Authorization: Bearer <key>` (create keys with `kinora keys create`).")
     api.state.worker = worker
+    api.state.feed_ranking = feed_ranking
 
     @api.exception_handler(auth.AuthError)
     async def _auth_error(_request: Request, exc: auth.AuthError) -> JSONResponse:
@@ -286,23 +312,58 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
 
     @api.get("/v1/feed", response_model=FeedOut, responses=_errors(401, 403, 422), dependencies=[Depends(scoped("feed:read"))])
     async def get_feed(limit: int = Query(20, ge=1, le=settings.consent.feed_page_max),
-                       cursor: str | None = Query(None, description="next_cursor of the previous page")) -> FeedOut:
-        """A page of the feed, newest first. Consent is re-checked for every video at every serve:
-        a video whose cameo was revoked, restricted or un-approved a moment ago is withheld."""
-        def load() -> FeedOut:
-            after = None
-            if cursor:
-                try:
-                    ts, vid = cursor.split("|", 1)
-                    after = (datetime.fromisoformat(ts), vid)
-                except ValueError:
-                    raise _field_errors([("cursor", "not a cursor this API returned")]) from None
+                       cursor: str | None = Query(None, description="next_cursor of the previous page"),
+                       user_id: str | None = Query(None, min_length=1, max_length=64,
+                                                   description="Whose feed: ranked for them (omit for the newest-first feed)."),
+                       personalized: bool = Query(True, description="false: no personal signals (what they watched, "
+                                                                    "whom they follow); hides still apply."),
+                       steer: str | None = Query(None, max_length=200,
+                                                 description="Steer the ranking in words, e.g. 'more cooking, less pranks'.")) -> FeedOut:
+        """A page of the feed. With ``user_id``: candidates (fresh, popular, followed creators, friends'
+        cameos), ranked by the production ranker, then rules (consent and rights hold now, nothing the
+        user hid, at most 2 in a row from one creator, a share of fresh videos); each item says why it
+        is there, and the page is logged as impressions. Without: newest first. Either way consent is
+        re-checked for every video at every serve."""
+        if user_id is None:
+            if steer is not None or not personalized:
+                raise _field_errors([("user_id", "steer and personalized apply to a user's ranked feed; name user_id")])
+            return await asyncio.to_thread(chronological_feed, limit, cursor)
+
+        def ranked() -> FeedOut:
+            from kinora.feed import ranked_feed
+
+            parts = feed_ranking()
             with stores.engine.connect() as conn:
-                page = feed_page(conn=conn, settings=settings, limit=limit, cursor=after)
-                items = [video_out(conn, v) for v in page.videos]
-            nxt = f"{page.next_cursor[0].isoformat()}|{page.next_cursor[1]}" if page.next_cursor else None
-            return FeedOut(videos=items, next_cursor=nxt, withheld=page.withheld)
-        return await asyncio.to_thread(load)
+                try:
+                    page = ranked_feed(conn=conn, settings=settings, ranker=parts["ranker"], lists=parts["lists"],
+                                       user_id=user_id, limit=limit, cursor=cursor, personalized=personalized, steer=steer)
+                except ValueError as exc:
+                    raise _field_errors([("cursor", str(exc))]) from None
+                items = []
+                for i, (row, item) in enumerate(page.items):
+                    out = video_out(conn, row)
+                    out.position, out.score, out.reasons = page.position + i, round(item.score, 5), item.reasons
+                    items.append(out)
+            if items:
+                parts["impressions"].record(request_id=page.request_id, user_id=user_id,
+                                            video_ids=[v.id for v in items], first_position=page.position)
+            return FeedOut(videos=items, next_cursor=page.next_cursor, withheld=page.withheld, request_id=page.request_id,
+                           model_version=page.model_version, candidates=page.candidates)
+        return await asyncio.to_thread(ranked)
+
+    def chronological_feed(limit: int, cursor: str | None) -> FeedOut:
+        after = None
+        if cursor:
+            try:
+                ts, vid = cursor.split("|", 1)
+                after = (datetime.fromisoformat(ts), vid)
+            except ValueError:
+                raise _field_errors([("cursor", "not a cursor this API returned")]) from None
+        with stores.engine.connect() as conn:
+            page = feed_page(conn=conn, settings=settings, limit=limit, cursor=after)
+            items = [video_out(conn, v) for v in page.videos]
+        nxt = f"{page.next_cursor[0].isoformat()}|{page.next_cursor[1]}" if page.next_cursor else None
+        return FeedOut(videos=items, next_cursor=nxt, withheld=page.withheld)
 
     @api.get("/v1/videos/{video_id}.mp4", response_class=FileResponse, responses=_errors(401, 403, 404),
              dependencies=[Depends(scoped("videos:read"))])

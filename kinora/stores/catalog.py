@@ -132,3 +132,55 @@ def sources_of(video_id: str | None, rows: dict[str, sa.Row]) -> list[sa.Row]:
         chain.append(rows[video_id])
         video_id = rows[video_id].remix_of
     return chain
+
+
+# -- ranked feed candidates (issue #7) -----------------------------------------------------------
+def _live():
+    return sa.and_(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
+
+
+def live_among(*, conn: sa.Connection, ids: list[str]) -> list[sa.Row]:
+    """The live videos among ``ids`` (:data:`CANDIDATE_COLUMNS`)."""
+    out: list[sa.Row] = []
+    items = sorted(set(ids))
+    for i in range(0, len(items), 500):
+        out += conn.execute(sa.select(*CANDIDATE_COLUMNS).where(_live(), videos.c.id.in_(items[i:i + 500]))).all()
+    return out
+
+
+def live_by_creators(*, conn: sa.Connection, creator_ids: list[str], limit: int) -> list[sa.Row]:
+    """Newest live videos of the given creators."""
+    if not creator_ids:
+        return []
+    return conn.execute(sa.select(*CANDIDATE_COLUMNS).where(_live(), videos.c.creator_id.in_(creator_ids[:500]))
+                        .order_by(videos.c.published_at.desc()).limit(limit)).all()
+
+
+def live_with_cameos_of(*, conn: sa.Connection, owner_ids: list[str], limit: int) -> list[sa.Row]:
+    """Newest live videos that use a cameo owned by one of ``owner_ids`` (friends' cameos)."""
+    from kinora.stores.schema import cameos, video_cameo_uses
+
+    if not owner_ids:
+        return []
+    q = (sa.select(*CANDIDATE_COLUMNS).distinct()
+         .select_from(videos.join(video_cameo_uses, video_cameo_uses.c.video_id == videos.c.id)
+                      .join(cameos, cameos.c.id == video_cameo_uses.c.cameo_id))
+         .where(_live(), video_cameo_uses.c.status == "active", cameos.c.owner_id.in_(owner_ids[:500]))
+         .order_by(videos.c.published_at.desc()).limit(limit))
+    return conn.execute(q).all()
+
+
+def followees_and_friends(*, conn: sa.Connection, user_id: str) -> tuple[list[str], list[str]]:
+    """Whom ``user_id`` follows, and which of them follow back (friends)."""
+    from kinora.stores.schema import follows
+
+    out = [r.followee_id for r in conn.execute(sa.select(follows.c.followee_id).where(follows.c.follower_id == user_id))]
+    back = {r.follower_id for r in conn.execute(sa.select(follows.c.follower_id).where(
+        follows.c.followee_id == user_id, follows.c.follower_id.in_(out[:500])))} if out else set()
+    return out, [u for u in out if u in back]
+
+
+def hidden_by(*, conn: sa.Connection, user_id: str) -> set[str]:
+    from kinora.stores.schema import hidden_videos
+
+    return set(conn.execute(sa.select(hidden_videos.c.video_id).where(hidden_videos.c.user_id == user_id)).scalars())

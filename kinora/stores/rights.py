@@ -61,3 +61,11 @@ def last_rescreen(*, conn: sa.Connection) -> sa.Row | None:
 def record_rescreen(*, conn: sa.Connection, digest: str, trigger: str, started_at, checked: int, taken_down: int) -> None:
     conn.execute(rights_rescreens.insert().values(registry_digest=digest, trigger=trigger, started_at=started_at,
                                                   finished_at=utcnow(), checked=checked, taken_down=taken_down))
+
+
+def registry_version(*, conn: sa.Connection) -> tuple:
+    """A cheap marker that changes whenever a work or a holder default is written (feed cache key)."""
+    works = conn.execute(sa.select(sa.func.count(), sa.func.max(rights_works.c.updated_at))).one()
+    holders = conn.execute(sa.select(rights_holders.c.id, rights_holders.c.default_policy)
+                           .order_by(rights_holders.c.id)).all()
+    return (*works, hash(tuple(map(tuple, holders))))

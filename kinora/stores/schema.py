@@ -247,3 +247,12 @@ event_ids = sa.Table(
     sa.Column("batch_id", sa.String(40), nullable=False, index=True),
     sa.Column("ingested_at", TS, nullable=False),
 )
+
+# Videos a user hid or reported (migration 0007): written with the event, read by every feed request.
+hidden_videos = sa.Table(
+    "hidden_videos",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("video_id", sa.String(64), primary_key=True),
+    sa.Column("hidden_at", TS, nullable=False),
+)

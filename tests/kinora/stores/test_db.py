@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from kinora.stores.db import current_revision, get_engine, head_revision, make_engine, migrate
 
 TABLES = {"users", "follows", "cameos", "cameo_approvals", "consent_ledger", "rights_holders", "rights_works",
-          "jobs", "decisions", "videos", "rights_rescreens", "event_ids", "alembic_version"}
+          "jobs", "decisions", "videos", "rights_rescreens", "event_ids", "hidden_videos", "alembic_version"}
 
 
 def _schema_drift(engine) -> list:
