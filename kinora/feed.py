@@ -76,11 +76,20 @@ import numpy as np  # noqa: E402
 
 from kinora.ids import new_id  # noqa: E402
 
+_EPOCHS: OrderedDict = OrderedDict()
+
+
 def _epoch(d: datetime) -> float:
-    """Seconds since the epoch; SQLite hands back naive datetimes, which are UTC here."""
+    """Seconds since the epoch; SQLite hands back naive datetimes, which are UTC here (memoised:
+    the same candidates' times are converted on every request)."""
     from datetime import timezone
 
-    return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()
+    hit = _EPOCHS.get(d)
+    if hit is None:
+        hit = _EPOCHS[d] = (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()
+        if len(_EPOCHS) > 500_000:
+            _EPOCHS.clear()
+    return hit
 
 
 _HEAD_REASONS = {"watch": "likely to be watched through", "like": "people who watch this like it",
@@ -93,7 +102,8 @@ class RankedItem:
     creator_id: str
     score: float
     fresh: bool
-    reasons: list[str]
+    reasons: list[str] | None = None  # built for served items only (see ``why``)
+    why: tuple | None = None  # the inputs of :func:`_reasons`
 
 
 @dataclass
@@ -108,18 +118,39 @@ class RankedPage:
 
 
 class _RightsCache:
-    """Serve-time rights decisions per (registry version, video): each video screened once per version."""
+    """Serve-time rights decisions.
+
+    Every live video was screened against the registry when it was made, and the re-screen takes
+    down what a changed registry blocks. So while the registry is the one the last finished
+    re-screen used, every live video is known to pass and nothing is screened at serve time. In the
+    window between a registry change and the re-screen, each candidate is screened against the
+    registry as it is now, once per registry version (cached).
+    """
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._d: OrderedDict[tuple, bool] = OrderedDict()
+        self._digests: dict[tuple, str] = {}
         self._lock = threading.Lock()
+
+    def _rescreened(self, conn: sa.Connection, settings: Settings, version: tuple) -> bool:
+        from kinora.stores import rights as rights_store
+        from kinora.trust.rights import registry_digest
+
+        digest = self._digests.get(version)
+        if digest is None:
+            digest = registry_digest(conn=conn, settings=settings.rights)
+            self._digests = {version: digest}
+        last = rights_store.last_rescreen(conn=conn)
+        return last is not None and last.registry_digest == digest
 
     def allowed(self, conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
         from kinora.stores.rights import registry_version
         from kinora.trust.rights import screen_items
 
         version = registry_version(conn=conn)
+        if self._rescreened(conn, settings, version):
+            return {r.id: True for r in rows}
         out, todo = {}, []
         with self._lock:
             for r in rows:
@@ -143,29 +174,68 @@ RIGHTS = _RightsCache()
 
 
 def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
-    """Consent and rights, as they stand now, for each row."""
-    consent = check_videos(conn=conn, videos=rows, max_cameos=settings.consent.max_cameos_per_video)
+    """Consent and rights, as they stand now, for each row (rows of :data:`catalog.RANK_COLUMNS`)."""
+    with_cameos = [r.id for r in rows if r.has_cameos]
+    consent = {}
+    if with_cameos:
+        full = catalog.live_among(conn=conn, ids=with_cameos)
+        consent = {k: v.holds for k, v in check_videos(conn=conn, videos=full,
+                                                        max_cameos=settings.consent.max_cameos_per_video).items()}
     rights = RIGHTS.allowed(conn, settings, rows)
-    return {r.id: consent[r.id].holds and rights[r.id] for r in rows}
+    return {r.id: consent.get(r.id, not r.has_cameos) and rights[r.id] for r in rows}
+
+
+class _Pool:
+    """The candidates every user shares (the freshest and the most popular), kept for
+    ``ranking.candidate_pool_s`` seconds per replica: rebuilding them is most of a request's
+    database time. Per-user sources (followed creators, friends' cameos) are always read fresh,
+    and the served items are re-read (live, consent, rights) at every request."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._at = 0.0
+        self._rows: dict[str, sa.Row] = {}
+        self._sources: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn, settings: Settings, ranker, bundle):
+        import time as _time
+
+        n = settings.ranking.feed_candidates
+        key = (bundle.version if bundle else None, n)
+        with self._lock:
+            if key == self._key and _time.monotonic() - self._at < settings.ranking.candidate_pool_s:
+                return self._rows, self._sources
+        rows: dict[str, sa.Row] = {}
+        sources: dict[str, set[str]] = {}
+        for items, tag in ((catalog.feed_candidates(conn=conn, limit=max(1, n // 2), columns=catalog.RANK_COLUMNS), "recent"),
+                           (catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2),
+                                               columns=catalog.RANK_COLUMNS), "popular")):
+            for r in items:
+                rows.setdefault(r.id, r)
+                sources.setdefault(r.id, set()).add(tag)
+        with self._lock:
+            self._key, self._at, self._rows, self._sources = key, _time.monotonic(), rows, sources
+        return rows, sources
+
+
+POOL = _Pool()
 
 
 def _candidates(conn, settings: Settings, ranker, bundle, user_id: str | None, personalized: bool):
     """Candidate rows with the sources that proposed them."""
     n = settings.ranking.feed_candidates
-    rows: dict[str, sa.Row] = {}
-    sources: dict[str, set[str]] = {}
-
-    def add(items, tag):
-        for r in items:
-            rows.setdefault(r.id, r)
-            sources.setdefault(r.id, set()).add(tag)
-
-    add(catalog.feed_candidates(conn=conn, limit=max(1, n // 2)), "recent")
-    add(catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2)), "popular")
+    shared_rows, shared_sources = POOL.get(conn, settings, ranker, bundle)
+    rows, sources = dict(shared_rows), dict(shared_sources)
     if personalized and user_id:
         followees, friends = catalog.followees_and_friends(conn=conn, user_id=user_id)
-        add(catalog.live_by_creators(conn=conn, creator_ids=followees, limit=100), "followed creator")
-        add(catalog.live_with_cameos_of(conn=conn, owner_ids=friends, limit=100), "friend's cameo")
+        for items, tag in ((catalog.live_by_creators(conn=conn, creator_ids=followees, limit=100, columns=catalog.RANK_COLUMNS),
+                            "followed creator"),
+                           (catalog.live_with_cameos_of(conn=conn, owner_ids=friends, limit=100, columns=catalog.RANK_COLUMNS),
+                            "friend's cameo")):
+            for r in items:
+                rows.setdefault(r.id, r)
+                sources[r.id] = sources.get(r.id, set()) | {tag}
     if len(rows) > n:  # keep the proposals of the personal sources first, then by recency
         order = sorted(rows.values(), key=lambda r: (not (sources[r.id] & {"followed creator", "friend's cameo"}),
                                                      -_epoch(r.published_at)))
@@ -267,10 +337,10 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
                     if not ok[row.id]:
                         continue
                     fresh = _epoch(row.published_at) >= fresh_cut
-                    reasons = _reasons(sources[row.id], fresh, (now.timestamp() - _epoch(row.published_at)) / 3600,
-                                       scored.probs[j], r.head_weights, float(scored.taste[j]), float(scored.steer[j]),
-                                       terms, emb[j] if emb is not None else None, personalized)
-                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), fresh, reasons))
+                    why = (sources[row.id], fresh, (now.timestamp() - _epoch(row.published_at)) / 3600,
+                           scored.probs[j], r.head_weights, float(scored.taste[j]), float(scored.steer[j]),
+                           terms, emb[j] if emb is not None else None, personalized)
+                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), fresh, why=why))
                     fresh_ok += fresh
                 i += 2 * keep
             ordered = _assemble(servable, limit, keep, r.fresh_share, r.max_same_creator_run)
@@ -278,13 +348,21 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
     page_items = ordered[offset:offset + limit]
     withheld = 0
     if cursor and page_items:  # consent or rights may have changed since the first page
-        full_rows = catalog.live_among(conn=conn, ids=[it.video_id for it in page_items])
-        ok = _servable(conn, settings, full_rows)
-        live = {x.id for x in full_rows if ok[x.id]}
+        rows_now = catalog.live_among(conn=conn, ids=[it.video_id for it in page_items], columns=catalog.RANK_COLUMNS)
+        ok = _servable(conn, settings, rows_now)
+        live = {x.id for x in rows_now if ok[x.id]}
         withheld = sum(1 for it in page_items if it.video_id not in live)
         page_items = [it for it in page_items if it.video_id in live]
     full = catalog.videos_by_ids(conn=conn, ids=[it.video_id for it in page_items])
-    items = [(full[it.video_id], it) for it in page_items if it.video_id in full]
+    items = []
+    for it in page_items:
+        row = full.get(it.video_id)
+        if row is None or row.published_at is None or row.unpublished_at is not None:  # taken down since the pool was read
+            withheld += 1
+            continue
+        if it.reasons is None:
+            it.reasons = _reasons(*it.why)
+        items.append((row, it))
     nxt = offset + limit
     return RankedPage(items=items, request_id=request_id, position=offset,
                       next_cursor=f"{request_id}.{nxt}" if nxt < len(ordered) else None, withheld=withheld,

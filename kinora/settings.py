@@ -231,6 +231,8 @@ class RankingSettings(_Strict):
     lightgbm_rounds: int = Field(100, ge=1, description="Boosting rounds of the LightGBM LambdaRank baseline.")
     promote_margin: float = Field(0.002, ge=0, description="NDCG@10 a candidate must gain over production to be promoted.")
     max_head_regression: float = Field(0.01, ge=0, description="Largest AUC drop on any head that still allows promotion.")
+    candidate_pool_s: float = Field(2.0, ge=0, description="Seconds a replica reuses the shared candidates (freshest, most popular); "
+                                                            "served items are re-checked at every request.")
     feed_candidates: int = Field(1000, ge=10, le=20_000, description="Candidates the feed ranks per request.")
     max_same_creator_run: int = Field(2, ge=1, description="Most videos in a row from one creator.")
     fresh_share: float = Field(0.2, ge=0, le=1, description="Share of each feed page kept for fresh videos.")

@@ -200,9 +200,9 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             raise HTTPException(status_code=404, detail=f"no generation with id {job_id}")
         return job
 
-    def video_out(conn: sa.Connection, video: sa.Row) -> VideoOut:
+    def video_out(conn: sa.Connection, video: sa.Row, creators: dict | None = None) -> VideoOut:
         base = settings.public_base_url
-        creator = user_store.get_user(conn=conn, user_id=video.creator_id)
+        creator = creators.get(video.creator_id) if creators is not None else user_store.get_user(conn=conn, user_id=video.creator_id)
         return VideoOut(
             id=video.id, url=f"{base}/v1/videos/{video.id}.mp4", thumbnail_url=f"{base}/v1/videos/{video.id}.jpg",
             duration_s=video.duration_ms / 1000, width=video.width, height=video.height, fps=video.fps,
@@ -340,8 +340,9 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                 except ValueError as exc:
                     raise _field_errors([("cursor", str(exc))]) from None
                 items = []
+                creators = user_store.users_by_ids(conn=conn, ids=[row.creator_id for row, _ in page.items])
                 for i, (row, item) in enumerate(page.items):
-                    out = video_out(conn, row)
+                    out = video_out(conn, row, creators)
                     out.position, out.score, out.reasons = page.position + i, round(item.score, 5), item.reasons
                     items.append(out)
             if items:

@@ -42,9 +42,9 @@ class Scored:
 
 
 def _epoch_us(d) -> int:
-    import datetime as dt
+    from kinora.feed import _epoch
 
-    return int((d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).timestamp() * 1e6)
+    return int(_epoch(d) * 1e6)
 
 
 class ServingRanker:

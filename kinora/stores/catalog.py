@@ -49,11 +49,15 @@ def videos_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
 
 # What the feed's consent re-check reads of a candidate; the full rows are loaded for the served ones only.
 CANDIDATE_COLUMNS = (videos.c.id, videos.c.published_at, videos.c.creator_id, videos.c.prompt, videos.c.cameo_ids)
+# What the ranked feed reads of its (many) candidates: no JSON to decode, only whether cameos are used.
+RANK_COLUMNS = (videos.c.id, videos.c.published_at, videos.c.creator_id, videos.c.prompt,
+                (sa.type_coerce(videos.c.cameo_ids, sa.Text) != "[]").label("has_cameos"))
 
 
-def feed_candidates(*, conn: sa.Connection, limit: int, before: tuple[datetime, str] | None = None) -> list[sa.Row]:
+def feed_candidates(*, conn: sa.Connection, limit: int, before: tuple[datetime, str] | None = None,
+                    columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """Live videos, newest first, after the (published_at, id) cursor ``before`` (:data:`CANDIDATE_COLUMNS` only)."""
-    q = sa.select(*CANDIDATE_COLUMNS).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
+    q = sa.select(*columns).where(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
     if before is not None:
         ts, vid = before
         q = q.where(sa.or_(videos.c.published_at < ts, sa.and_(videos.c.published_at == ts, videos.c.id < vid)))
@@ -139,30 +143,32 @@ def _live():
     return sa.and_(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
 
 
-def live_among(*, conn: sa.Connection, ids: list[str]) -> list[sa.Row]:
+def live_among(*, conn: sa.Connection, ids: list[str], columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """The live videos among ``ids`` (:data:`CANDIDATE_COLUMNS`)."""
     out: list[sa.Row] = []
     items = sorted(set(ids))
     for i in range(0, len(items), 500):
-        out += conn.execute(sa.select(*CANDIDATE_COLUMNS).where(_live(), videos.c.id.in_(items[i:i + 500]))).all()
+        out += conn.execute(sa.select(*columns).where(_live(), videos.c.id.in_(items[i:i + 500]))).all()
     return out
 
 
-def live_by_creators(*, conn: sa.Connection, creator_ids: list[str], limit: int) -> list[sa.Row]:
+def live_by_creators(*, conn: sa.Connection, creator_ids: list[str], limit: int,
+                     columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """Newest live videos of the given creators."""
     if not creator_ids:
         return []
-    return conn.execute(sa.select(*CANDIDATE_COLUMNS).where(_live(), videos.c.creator_id.in_(creator_ids[:500]))
+    return conn.execute(sa.select(*columns).where(_live(), videos.c.creator_id.in_(creator_ids[:500]))
                         .order_by(videos.c.published_at.desc()).limit(limit)).all()
 
 
-def live_with_cameos_of(*, conn: sa.Connection, owner_ids: list[str], limit: int) -> list[sa.Row]:
+def live_with_cameos_of(*, conn: sa.Connection, owner_ids: list[str], limit: int,
+                        columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """Newest live videos that use a cameo owned by one of ``owner_ids`` (friends' cameos)."""
     from kinora.stores.schema import cameos, video_cameo_uses
 
     if not owner_ids:
         return []
-    q = (sa.select(*CANDIDATE_COLUMNS).distinct()
+    q = (sa.select(*columns).distinct()
          .select_from(videos.join(video_cameo_uses, video_cameo_uses.c.video_id == videos.c.id)
                       .join(cameos, cameos.c.id == video_cameo_uses.c.cameo_id))
          .where(_live(), video_cameo_uses.c.status == "active", cameos.c.owner_id.in_(owner_ids[:500]))
