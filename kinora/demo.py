@@ -2,7 +2,9 @@
 
 Seeds users, cameos and the rights registry; starts a local Ray with the Serve application;
 runs the campaign flow over ``datasets/campaigns/demo.yaml``; makes one request through the
-HTTP API as an app backend would; prints what happened and how long each stage took.
+HTTP API as an app backend would; retrains the feed ranker on simulated engagement (the
+``ranking-retrain`` flow) and asks the API for a ranked feed; prints what happened and how long
+each stage took.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ class DemoResult:
     summary: "CampaignSummary"  # noqa: F821 - flows.campaign
     timings: dict[str, float] = field(default_factory=dict)
     api: dict = field(default_factory=dict)
+    ranking: dict = field(default_factory=dict)
 
 
-def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_check: bool = True, progress=print) -> DemoResult:
+def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_check: bool = True, ranking: bool = True,
+             progress=print) -> DemoResult:
     """Run the demo and return the campaign summary, phase timings and the API round trip."""
     from serving.runtime import ray_is_running, shutdown, start_serve  # first: it sets Ray's env before Ray loads
 
@@ -51,15 +55,58 @@ def run_demo(settings: Settings, *, campaign_path: Path = DEMO_CAMPAIGN, api_che
         progress(f"running the campaign flow over {campaign_path}...")
         summary = campaign(str(campaign_path))
         timings["campaign"] = time.perf_counter() - t0
-        api = {}
+        api, ranked = {}, {}
         if api_check:
             t0 = time.perf_counter()
             api = api_round_trip(settings)
             timings["api_round_trip"] = time.perf_counter() - t0
+        if ranking:
+            t0 = time.perf_counter()
+            progress("retraining the feed ranker on simulated engagement (the ranking-retrain flow)...")
+            ranked = ranking_round_trip(settings)
+            timings["ranking"] = time.perf_counter() - t0
     finally:
         if owns_ray:
             shutdown()
-    return DemoResult(summary=summary, timings=timings, api=api)
+    return DemoResult(summary=summary, timings=timings, api=api, ranking=ranked)
+
+
+def simulated_history(settings: Settings) -> tuple[Path, Path]:
+    """Nine days of simulated engagement (1,000 users, 2,000 videos) under <home>/sim, made once."""
+    from datasets.simulator import SimConfig, build_world, simulate
+
+    folder = settings.home / "sim"
+    events, videos = folder / "events.parquet", folder / "videos.parquet"
+    if not events.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        world = build_world(SimConfig(users=1_000, creators=80, videos=2_000, days=9, seed=5))
+        simulate(world, seed=1).write_parquet(events)
+        world.videos_frame().write_parquet(videos)
+    return events, videos
+
+
+def ranking_round_trip(settings: Settings, *, timeout_s: float = 30.0) -> dict:
+    """Retrain on the simulated history, then ask the API for alice's ranked feed until it is
+    ranked by the production version (the ingress reloads it within ``reload_check_s``)."""
+    from flows.ranking_retrain import ranking_retrain
+    from kinora.auth import create_key
+    from kinora.ranking.registry import Registry
+
+    events, videos = simulated_history(settings)
+    summary = ranking_retrain(events=str(events), videos=str(videos))
+    production = Registry(settings.ranking_dir).production()
+    with Stores.open(settings).engine.begin() as conn:
+        _key_id, secret = create_key(conn=conn, user_handle="alice", name="demo-feed", scopes=["feed:read"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        url = f"{settings.public_base_url}/v1/feed?user_id=usr_alice&limit=5"
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+            feed = json.load(resp)
+        if feed["model_version"] == production or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return {"retrain": summary.model_dump(), "production": production, "feed": feed}
 
 
 def api_round_trip(settings: Settings, *, timeout_s: float = 120.0) -> dict:

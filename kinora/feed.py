@@ -186,61 +186,77 @@ def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, 
 
 
 class _Pool:
-    """The candidates every user shares (the freshest and the most popular), kept for
-    ``ranking.candidate_pool_s`` seconds per replica: rebuilding them is most of a request's
-    database time. Per-user sources (followed creators, friends' cameos) are always read fresh,
+    """The candidates every user shares (the freshest and the most popular), prepared as arrays and
+    kept for ``ranking.candidate_pool_s`` seconds per replica: reading and preparing them is most of
+    a request's work. Per-user sources (followed creators, friends' cameos) are always read fresh,
     and the served items are re-read (live, consent, rights) at every request."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._at = 0.0
-        self._rows: dict[str, sa.Row] = {}
-        self._sources: dict[str, set[str]] = {}
+        self._cands = None
         self._lock = threading.Lock()
 
     def get(self, conn, settings: Settings, ranker, bundle):
         import time as _time
 
         n = settings.ranking.feed_candidates
-        key = (bundle.version if bundle else None, n)
+        key = (id(ranker), bundle.version if bundle else None, n)
         with self._lock:
             if key == self._key and _time.monotonic() - self._at < settings.ranking.candidate_pool_s:
-                return self._rows, self._sources
+                return self._cands
         rows: dict[str, sa.Row] = {}
-        sources: dict[str, set[str]] = {}
+        tags: dict[str, set[str]] = {}
         for items, tag in ((catalog.feed_candidates(conn=conn, limit=max(1, n // 2), columns=catalog.RANK_COLUMNS), "recent"),
                            (catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2),
                                                columns=catalog.RANK_COLUMNS), "popular")):
             for r in items:
                 rows.setdefault(r.id, r)
-                sources.setdefault(r.id, set()).add(tag)
+                tags.setdefault(r.id, set()).add(tag)
+        cands = ranker.prepare(bundle, list(rows.values()), [frozenset(tags[k]) for k in rows])
         with self._lock:
-            self._key, self._at, self._rows, self._sources = key, _time.monotonic(), rows, sources
-        return rows, sources
+            self._key, self._at, self._cands = key, _time.monotonic(), cands
+        return cands
 
 
 POOL = _Pool()
 
 
-def _candidates(conn, settings: Settings, ranker, bundle, user_id: str | None, personalized: bool):
-    """Candidate rows with the sources that proposed them."""
-    n = settings.ranking.feed_candidates
-    shared_rows, shared_sources = POOL.get(conn, settings, ranker, bundle)
-    rows, sources = dict(shared_rows), dict(shared_sources)
+def _candidates(conn, settings: Settings, ranker, bundle, user_id: str | None, personalized: bool, hidden: set[str]):
+    """The prepared candidates (shared pool plus the user's own sources), minus what the user hid."""
+    from kinora.ranking.serving import Candidates
+
+    shared = POOL.get(conn, settings, ranker, bundle)
+    cands = shared
     if personalized and user_id:
         followees, friends = catalog.followees_and_friends(conn=conn, user_id=user_id)
+        personal: dict[str, sa.Row] = {}
+        personal_tags: dict[str, set[str]] = {}
         for items, tag in ((catalog.live_by_creators(conn=conn, creator_ids=followees, limit=100, columns=catalog.RANK_COLUMNS),
                             "followed creator"),
                            (catalog.live_with_cameos_of(conn=conn, owner_ids=friends, limit=100, columns=catalog.RANK_COLUMNS),
                             "friend's cameo")):
             for r in items:
-                rows.setdefault(r.id, r)
-                sources[r.id] = sources.get(r.id, set()) | {tag}
-    if len(rows) > n:  # keep the proposals of the personal sources first, then by recency
-        order = sorted(rows.values(), key=lambda r: (not (sources[r.id] & {"followed creator", "friend's cameo"}),
-                                                     -_epoch(r.published_at)))
-        rows = {r.id: r for r in order[:n]}
-    return rows, sources
+                personal.setdefault(r.id, r)
+                personal_tags.setdefault(r.id, set()).add(tag)
+        if personal:
+            index = {vid: i for i, vid in enumerate(shared.ids)}
+            in_shared = [k for k in personal if k in index]
+            if in_shared:  # the same video proposed by a personal source too: say so
+                tags = list(shared.tags)
+                for k in in_shared:
+                    tags[index[k]] = tags[index[k]] | personal_tags[k]
+                cands = Candidates(shared.rows, shared.ids, tags, shared.published_s, shared.has_cameos, shared.emb,
+                                   shared.v, shared.c, shared.text, shared.duration)
+            new = [k for k in personal if k not in index]
+            if new:
+                cands = Candidates.concat(cands, ranker.prepare(bundle, [personal[k] for k in new],
+                                                                [frozenset(personal_tags[k]) for k in new]))
+    if hidden:
+        keep = np.array([vid not in hidden for vid in cands.ids], bool)
+        if not keep.all():
+            cands = cands.take(np.nonzero(keep)[0])
+    return cands
 
 
 def _reasons(tags: set[str], fresh: bool, age_h: float, probs, weights, taste: float, steer_shift: float,
@@ -273,7 +289,10 @@ def _assemble(ranked: list[RankedItem], limit: int, keep: int, fresh_share: floa
     used = [False] * len(ranked)
     out: list[RankedItem] = []
     fresh_in_page = 0
+    start = 0  # the first unused item: picks are almost always near it
     while len(out) < keep:
+        while start < len(ranked) and used[start]:
+            start += 1
         pos = len(out) % limit
         if pos == 0:
             fresh_in_page = 0
@@ -282,8 +301,8 @@ def _assemble(ranked: list[RankedItem], limit: int, keep: int, fresh_share: floa
             o.creator_id == out[-1].creator_id for o in out[-max_run:]) else None
         pick = None
         for strict_fresh in ((True, False) if must_fresh else (False,)):
-            pick = next((i for i, it in enumerate(ranked) if not used[i] and it.creator_id != run_creator
-                         and (it.fresh or not strict_fresh)), None)
+            pick = next((i for i in range(start, len(ranked)) if not used[i] and ranked[i].creator_id != run_creator
+                         and (ranked[i].fresh or not strict_fresh)), None)
             if pick is not None:
                 break
         if pick is None:
@@ -311,37 +330,34 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
         request_id, offset = new_id("req"), 0
         bundle = ranker.bundle
         now = datetime.now(timezone.utc)
-        rows, sources = _candidates(conn, settings, ranker, bundle, user_id, personalized)
         hidden = catalog.hidden_by(conn=conn, user_id=user_id)
-        cands = [row for vid, row in rows.items() if vid not in hidden]
-        n_candidates = len(cands)
+        cands = _candidates(conn, settings, ranker, bundle, user_id, personalized, hidden)
+        n_candidates = len(cands.ids)
         model_version = bundle.version if bundle else None
         ordered = []
-        if cands:
-            scored = ranker.score(bundle, user_id=user_id, videos=cands, now_us=int(now.timestamp() * 1e6),
-                                  personalized=personalized, steer=steer)
+        if n_candidates:
+            now_s = now.timestamp()
+            scored = ranker.score(bundle, cands, user_id=user_id, now_s=now_s, personalized=personalized, steer=steer)
             terms = ranker.steer_terms(steer) if steer else []
-            emb = ranker.embeddings(bundle, [c.id for c in cands], [c.prompt for c in cands]) if terms else None
             order = np.argsort(-scored.scores, kind="stable")
             keep = max(limit * 5, 100)
-            fresh_cut = now.timestamp() - r.fresh_hours * 3600
+            fresh = cands.published_s >= now_s - r.fresh_hours * 3600
             # rules need servable items: check consent and rights on the best-ranked first, in rounds
             servable: list[RankedItem] = []
             fresh_ok = 0
             quota = math.ceil(r.fresh_share * keep / limit) * limit
             i = 0
             while i < len(order) and (len(servable) < keep + limit or fresh_ok < quota):
-                chunk = [cands[j] for j in order[i:i + 2 * keep]]
-                ok = _servable(conn, settings, chunk)
-                for j, row in zip(order[i:i + 2 * keep], chunk):
+                idx = order[i:i + 2 * keep]
+                ok = _servable(conn, settings, [cands.rows[j] for j in idx])
+                for j in idx:
+                    row = cands.rows[j]
                     if not ok[row.id]:
                         continue
-                    fresh = _epoch(row.published_at) >= fresh_cut
-                    why = (sources[row.id], fresh, (now.timestamp() - _epoch(row.published_at)) / 3600,
-                           scored.probs[j], r.head_weights, float(scored.taste[j]), float(scored.steer[j]),
-                           terms, emb[j] if emb is not None else None, personalized)
-                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), fresh, why=why))
-                    fresh_ok += fresh
+                    why = (cands.tags[j], bool(fresh[j]), (now_s - cands.published_s[j]) / 3600, scored.probs[j],
+                           r.head_weights, float(scored.taste[j]), float(scored.steer[j]), terms, cands.emb[j], personalized)
+                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), bool(fresh[j]), why=why))
+                    fresh_ok += bool(fresh[j])
                 i += 2 * keep
             ordered = _assemble(servable, limit, keep, r.fresh_share, r.max_same_creator_run)
         lists.put(request_id, (model_version, ordered, n_candidates))

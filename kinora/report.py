@@ -38,4 +38,14 @@ def print_demo(result, settings) -> None:
         final = result.api["final"]
         console.print(f"API: POST /v1/generations -> {result.api['submitted']['http_status']}, job {final['id']} {final['status']}"
                       + (f", video {final['video']['url']}" if final.get("video") else ""))
+    if result.ranking:
+        r = result.ranking["retrain"]
+        base = ", ".join(f"{k} {v:.3f}" for k, v in r["baselines_ndcg10"].items())
+        console.print(f"Ranking: candidate {r['candidate']} NDCG@10 {r['candidate_ndcg10']:.3f} (baselines: {base}); "
+                      f"promoted: {r['promoted']} ({'; '.join(r['reasons'])})")
+        feed = result.ranking["feed"]
+        console.print(f"Feed: GET /v1/feed?user_id=usr_alice -> {len(feed['videos'])} videos ranked by "
+                      f"{feed['model_version']} from {feed['candidates']} candidates")
+        for v in feed["videos"][:3]:
+            console.print(f"  {v['position']}. {v['prompt'][:48]!r} - {'; '.join(v['reasons'])}")
     console.print(f"\nData home: {settings.home}\nOpen the dashboard:  kinora dashboard   (or: make dashboard)")

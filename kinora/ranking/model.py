@@ -72,6 +72,8 @@ def train(X: np.ndarray, labels: dict[str, np.ndarray], *, hidden: list[int], ep
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     gen = torch.Generator().manual_seed(seed)
     n = len(xt)
+    # at least ~200 steps per epoch: small histories (the demo's, the tests') need smaller batches
+    batch_size = max(64, min(batch_size, n // 200 or 64))
     history = []
     started = time.perf_counter()
     for epoch in range(epochs):
@@ -89,7 +91,8 @@ def train(X: np.ndarray, labels: dict[str, np.ndarray], *, hidden: list[int], ep
         history.append(round(total / max(1, batches), 5))
         say(f"epoch {epoch + 1}/{epochs}: loss {history[-1]}")
     model.eval()
-    return model, {"loss_per_epoch": history, "train_rows": n, "train_s": round(time.perf_counter() - started, 2),
+    return model, {"loss_per_epoch": history, "train_rows": n, "batch_size": batch_size,
+                   "train_s": round(time.perf_counter() - started, 2),
                    "head_loss_weights": [round(float(w), 4) for w in head_w]}
 
 

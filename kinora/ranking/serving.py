@@ -41,12 +41,6 @@ class Scored:
     version: str | None
 
 
-def _epoch_us(d) -> int:
-    from kinora.feed import _epoch
-
-    return int(_epoch(d) * 1e6)
-
-
 class ServingRanker:
     def __init__(self, settings: Settings, *, watch: bool = True) -> None:
         self.settings = settings
@@ -57,6 +51,12 @@ class ServingRanker:
         self._emb_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._steer_cache: OrderedDict[str, list[tuple[float, str, np.ndarray]]] = OrderedDict()
         self.reloads = 0
+        if settings.ranking.serving_threads:
+            import torch
+
+            # 1,000 candidates are a few small matrix products: one thread per replica avoids
+            # oversubscribing the cores the other replicas and the web server share (p99).
+            torch.set_num_threads(settings.ranking.serving_threads)
         self.check_now()
         if watch:
             threading.Thread(target=self._watch, name="ranker-reload", daemon=True).start()
@@ -137,33 +137,47 @@ class ServingRanker:
         return out
 
     # -------------------------------------------------------------------------------- scoring
-    def score(self, bundle: RankerBundle | None, *, user_id: str | None, videos: list, now_us: int,
+    def prepare(self, bundle: RankerBundle | None, rows: list, tags: list[set[str]]) -> "Candidates":
+        """Per-video arrays of catalog rows (id, published_at, creator_id, prompt, has_cameos), computed
+        once: the shared candidates are prepared when the pool is built, not on every request."""
+        from kinora.feed import _epoch
+
+        n = len(rows)
+        ids = [r.id for r in rows]
+        emb = self.embeddings(bundle, ids, [r.prompt for r in rows]) if n else np.zeros((0, 384), np.float32)
+        cand = Candidates(rows=list(rows), ids=ids, tags=list(tags),
+                          published_s=np.array([_epoch(r.published_at) for r in rows], np.float64),
+                          has_cameos=np.array([bool(r.has_cameos) for r in rows], bool), emb=emb)
+        if bundle is not None:
+            cat = bundle.catalog
+            vi = np.array([cat.video_index.get(x, -1) for x in ids], np.int64)
+            known = vi >= 0
+            cand.v = np.where(known, vi, len(cat.videos))
+            cand.c = np.array([cat.creator_index.get(r.creator_id, len(cat.creators)) for r in rows], np.int64)
+            cand.text = bundle.text.project(emb) if n else np.zeros((0, len(bundle.text.components)), np.float32)
+            cand.duration = np.where(known, cat.video_duration_s[np.maximum(vi, 0)], 8.0).astype(np.float32)
+        return cand
+
+    def score(self, bundle: RankerBundle | None, cand: "Candidates", *, user_id: str | None, now_s: float,
               personalized: bool, steer: str | None) -> Scored:
-        """Score catalog rows (id, published_at, creator_id, prompt) for ``user_id``."""
-        n = len(videos)
-        ids = [v.id for v in videos]
-        emb = self.embeddings(bundle, ids, [v.prompt for v in videos])
+        """Score prepared candidates for ``user_id``."""
+        n = len(cand.ids)
         shift = np.zeros(n, np.float32)
         if steer:
             for sign, _, vec in self.steer_terms(steer):
-                shift += sign * self.settings.ranking.steer_strength * (emb @ vec)
-        age_days = np.array([(now_us - _epoch_us(v.published_at)) / features.DAY_US for v in videos])
+                shift += sign * self.settings.ranking.steer_strength * (cand.emb @ vec)
+        age_days = (now_s - cand.published_s) / 86_400.0
         if bundle is None:  # no model yet: fresher first
             base = -np.log1p(np.clip(age_days, 0, None))
             return Scored(base + shift, np.zeros((n, len(HEADS)), np.float32), np.zeros(n, np.float32), shift, None)
         cat, state = bundle.catalog, bundle.state
         u_ix = cat.user_index.get(user_id, len(cat.users)) if (personalized and user_id) else len(cat.users)
         u = np.full(n, u_ix, np.int64)
-        vi = np.array([cat.video_index.get(x, -1) for x in ids], np.int64)
-        known = vi >= 0
-        v = np.where(known, vi, len(cat.videos))
-        c = np.array([cat.creator_index.get(x.creator_id, len(cat.creators)) for x in videos], np.int64)
-        p = features.pair_index(state.pair_keys, u, c, len(cat.creators))
-        text = bundle.text.project(emb)
-        durations = np.where(known, cat.video_duration_s[np.maximum(vi, 0)], 8.0).astype(np.float32)
-        X = features.assemble(state, u, v, c, p, video_text=text, age_days=age_days, duration_s=durations)
+        p = features.pair_index(state.pair_keys, u, cand.c, len(cat.creators))
+        X = features.assemble(state, u, cand.v, cand.c, p, video_text=cand.text, age_days=age_days,
+                              duration_s=cand.duration)
         probs = predict(bundle.model, X)
-        taste = X[:, bundle.card["features"].index("taste_match")] if "taste_match" in bundle.card["features"] else np.zeros(n)
+        taste = X[:, bundle.card["features"].index("taste_match")]
         scores = combine(probs, self.settings.ranking.head_weights) + shift
         return Scored(scores, probs, taste.astype(np.float32), shift, bundle.version)
 
@@ -174,6 +188,37 @@ class ServingRanker:
         views = bundle.state.video[:-1, features.VIDEO_COUNTERS.index("views")]
         top = np.argsort(-views, kind="stable")[:k]
         return [str(bundle.catalog.videos[i]) for i in top if views[i] > 0]
+
+
+@dataclass
+class Candidates:
+    """Feed candidates as arrays (see :meth:`ServingRanker.prepare`)."""
+
+    rows: list
+    ids: list[str]
+    tags: list[set[str]]
+    published_s: np.ndarray
+    has_cameos: np.ndarray
+    emb: np.ndarray
+    v: np.ndarray | None = None
+    c: np.ndarray | None = None
+    text: np.ndarray | None = None
+    duration: np.ndarray | None = None
+
+    def take(self, idx: np.ndarray) -> "Candidates":
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Candidates([self.rows[i] for i in idx], [self.ids[i] for i in idx], [self.tags[i] for i in idx],
+                          self.published_s[idx], self.has_cameos[idx], self.emb[idx], pick(self.v), pick(self.c),
+                          pick(self.text), pick(self.duration))
+
+    @staticmethod
+    def concat(a: "Candidates", b: "Candidates") -> "Candidates":
+        if not b.ids:
+            return a
+        cat = lambda x, y: None if x is None or y is None else np.concatenate([x, y])  # noqa: E731
+        return Candidates(a.rows + b.rows, a.ids + b.ids, a.tags + b.tags, np.concatenate([a.published_s, b.published_s]),
+                          np.concatenate([a.has_cameos, b.has_cameos]), np.concatenate([a.emb, b.emb]), cat(a.v, b.v),
+                          cat(a.c, b.c), cat(a.text, b.text), cat(a.duration, b.duration))
 
 
 class RankedLists:

@@ -234,3 +234,16 @@ def test_a_failed_generation_fails_one_request_not_the_campaign(demo_run, serve_
         jobs = {j.prompt: j for j in job_store.list_jobs(conn=conn, campaign_id="mixed")}
     assert jobs["A wide valley"].status == "failed" and "512x512" in jobs["A wide valley"].reason
     assert jobs["A small boat"].status == "succeeded"
+
+
+def test_demo_retrains_the_ranker_and_the_api_serves_a_ranked_feed(demo_run, serve_app):
+    from kinora.ranking.registry import Registry
+
+    r = demo_run.ranking
+    assert r["retrain"]["promoted"], r["retrain"]["reasons"]
+    assert r["retrain"]["candidate_ndcg10"] > max(r["retrain"]["baselines_ndcg10"].values())
+    assert r["production"] == Registry(serve_app.ranking_dir).production() == r["retrain"]["candidate"]
+    feed = r["feed"]
+    assert feed["model_version"] == r["production"]  # the Serve ingress picked the promoted version up
+    assert 1 <= len(feed["videos"]) <= 5 and all(v["reasons"] for v in feed["videos"])
+    assert [v["position"] for v in feed["videos"]] == list(range(len(feed["videos"])))

@@ -102,12 +102,13 @@ def test_steer_moves_the_feed_towards_and_away_from_topics(feed_env):
     user = str(feed_env["world"].user_ids[8])
     plain = _feed(feed_env, user_id=user, limit=40)["videos"]
     steered = _feed(feed_env, user_id=user, limit=40, steer="more cooking, less pranks")["videos"]
-    assert _topic_share(feed_env, steered, "cooking") >= _topic_share(feed_env, plain, "cooking") + 0.2
+    assert _topic_share(feed_env, steered, "cooking") >= max(3 * _topic_share(feed_env, plain, "cooking"),
+                                                             _topic_share(feed_env, plain, "cooking") + 0.15)
     assert sum("prank" in v["prompt"] for v in steered) <= sum("prank" in v["prompt"] for v in plain)
     assert any("you asked for more cooking" in v["reasons"] for v in steered)
     away = _feed(feed_env, user_id=user, limit=40, steer="less cooking")["videos"]
     assert _topic_share(feed_env, away, "cooking") <= _topic_share(feed_env, plain, "cooking")
-    assert _topic_share(feed_env, away, "cooking") < _topic_share(feed_env, steered, "cooking") - 0.3
+    assert _topic_share(feed_env, away, "cooking") < _topic_share(feed_env, steered, "cooking") - 0.15
 
 
 def test_hidden_videos_never_come_back_and_impressions_are_logged(feed_env):
