@@ -228,6 +228,7 @@ class RankingSettings(_Strict):
     seed: int = Field(0, description="Seed of sampling, initialisation and shuffling (training is deterministic on CPU).")
     torch_threads: int = Field(2, ge=1, description="torch threads for training.")
     ray_workers: int = Field(1, ge=1, description="Ray Train workers when training with --trainer ray.")
+    ray_cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each Ray Train worker reserves.")
     lightgbm_rounds: int = Field(100, ge=1, description="Boosting rounds of the LightGBM LambdaRank baseline.")
     promote_margin: float = Field(0.002, ge=0, description="NDCG@10 a candidate must gain over production to be promoted.")
     max_head_regression: float = Field(0.01, ge=0, description="Largest AUC drop on any head that still allows promotion.")

@@ -61,7 +61,7 @@ def train_on_ray(X: np.ndarray, labels: dict[str, np.ndarray], params: dict, set
         _loop,
         train_loop_config={"X": X, "labels": labels, "params": params},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=False,
-                                     resources_per_worker={"CPU": max(1, params["threads"] // workers)}),
+                                     resources_per_worker={"CPU": settings.ranking.ray_cpus_per_worker}),
         run_config=RunConfig(storage_path=str(storage), name="kinora-ranker"),
     )
     result = trainer.fit()
