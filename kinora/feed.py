@@ -1,18 +1,24 @@
-"""The feed, with consent re-checked at every serve.
+"""The feeds, with consent re-checked at every serve.
 
-Candidates come newest first (issue #7 replaces the order with ranking); before a page leaves,
-every candidate's consent is checked again in one batch (:func:`kinora.trust.consent.check_videos`),
-so a video whose cameo was revoked, restricted or un-approved a moment ago is not served, whether
-or not the sweep has caught up.
+Two orders. :func:`feed_page`: newest first (``GET /v1/feed`` without a user). :func:`ranked_feed`:
+a user's feed ranked by the production ranker, under the rules below. Either way, before a page
+leaves, every candidate's consent is checked again in one batch
+(:func:`kinora.trust.consent.check_videos`), so a video whose cameo was revoked, restricted or
+un-approved a moment ago is not served, whether or not the sweep has caught up.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import sqlalchemy as sa
 
+from kinora.ids import new_id
 from kinora.settings import Settings
 from kinora.stores import catalog
 from kinora.trust.consent import check_videos
@@ -68,13 +74,6 @@ def feed_page(*, conn: sa.Connection, settings: Settings, limit: int, cursor: tu
 #     -> drop what the user hid -> rank (production ranker; steer= shifts by embedding similarity)
 #     -> rules: consent and rights hold now, at most N in a row from one creator, a share of fresh
 #     -> page (+ cursor), each item with why it is there; impressions logged by the caller
-import math  # noqa: E402
-import threading  # noqa: E402
-from collections import OrderedDict  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from kinora.ids import new_id  # noqa: E402
 
 _EPOCHS: OrderedDict = OrderedDict()
 
@@ -187,36 +186,65 @@ def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, 
 
 class _Pool:
     """The candidates every user shares (the freshest and the most popular), prepared as arrays and
-    kept for ``ranking.candidate_pool_s`` seconds per replica: reading and preparing them is most of
-    a request's work. Per-user sources (followed creators, friends' cameos) are always read fresh,
-    and the served items are re-read (live, consent, rights) at every request."""
+    kept per replica: reading and preparing them is most of a request's work. A pool older than
+    ``ranking.candidate_pool_s`` is rebuilt by a background thread while requests go on with the old
+    one (a request waits only when there is no pool for the current ranker version). Per-user
+    sources (followed creators, friends' cameos) are always read fresh, and the served items are
+    re-read (live, consent, rights) at every request."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._at = 0.0
         self._cands = None
         self._lock = threading.Lock()
+        self._refreshing = False
+
+    def _build(self, engine: sa.Engine, settings: Settings, ranker, bundle, key: tuple) -> None:
+        import time as _time
+
+        n = settings.ranking.feed_candidates
+        rows: dict[str, sa.Row] = {}
+        tags: dict[str, set[str]] = {}
+        with engine.connect() as conn:
+            for items, tag in ((catalog.feed_candidates(conn=conn, limit=max(1, n // 2), columns=catalog.RANK_COLUMNS),
+                                "recent"),
+                               (catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2),
+                                                   columns=catalog.RANK_COLUMNS), "popular")):
+                for r in items:
+                    rows.setdefault(r.id, r)
+                    tags.setdefault(r.id, set()).add(tag)
+        cands = ranker.prepare(bundle, list(rows.values()), [frozenset(tags[k]) for k in rows])
+        with self._lock:
+            self._key, self._at, self._cands = key, _time.monotonic(), cands
+
+    def _refresh(self, *args) -> None:
+        try:
+            self._build(*args)
+        except Exception:  # noqa: BLE001 - keep serving the previous pool; the next request tries again
+            import logging
+
+            logging.getLogger(__name__).exception("feed: candidate pool refresh failed")
+        finally:
+            with self._lock:
+                self._refreshing = False
 
     def get(self, conn, settings: Settings, ranker, bundle):
         import time as _time
 
-        n = settings.ranking.feed_candidates
-        key = (id(ranker), bundle.version if bundle else None, n)
+        key = (id(ranker), bundle.version if bundle else None, settings.ranking.feed_candidates)
         with self._lock:
-            if key == self._key and _time.monotonic() - self._at < settings.ranking.candidate_pool_s:
+            current = self._key == key and self._cands is not None
+            stale = _time.monotonic() - self._at >= settings.ranking.candidate_pool_s
+            if current and not stale:
                 return self._cands
-        rows: dict[str, sa.Row] = {}
-        tags: dict[str, set[str]] = {}
-        for items, tag in ((catalog.feed_candidates(conn=conn, limit=max(1, n // 2), columns=catalog.RANK_COLUMNS), "recent"),
-                           (catalog.live_among(conn=conn, ids=ranker.popular_ids(bundle, n // 2),
-                                               columns=catalog.RANK_COLUMNS), "popular")):
-            for r in items:
-                rows.setdefault(r.id, r)
-                tags.setdefault(r.id, set()).add(tag)
-        cands = ranker.prepare(bundle, list(rows.values()), [frozenset(tags[k]) for k in rows])
-        with self._lock:
-            self._key, self._at, self._cands = key, _time.monotonic(), cands
-        return cands
+            if current and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, args=(conn.engine, settings, ranker, bundle, key),
+                                 name="feed-pool", daemon=True).start()
+            if current:
+                return self._cands
+        self._build(conn.engine, settings, ranker, bundle, key)
+        return self._cands
 
 
 POOL = _Pool()

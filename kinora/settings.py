@@ -232,6 +232,7 @@ class RankingSettings(_Strict):
     lightgbm_rounds: int = Field(100, ge=1, description="Boosting rounds of the LightGBM LambdaRank baseline.")
     promote_margin: float = Field(0.002, ge=0, description="NDCG@10 a candidate must gain over production to be promoted.")
     max_head_regression: float = Field(0.01, ge=0, description="Largest AUC drop on any head that still allows promotion.")
+    feed_threads: int = Field(1, ge=1, description="Ranked feed requests one ingress replica works on at once (queued FIFO); scale with replicas.")
     serving_threads: int = Field(1, ge=0, description="torch threads of an ingress replica's ranker (0: leave torch's default).")
     candidate_pool_s: float = Field(2.0, ge=0, description="Seconds a replica reuses the shared candidates (freshest, most popular); "
                                                             "served items are re-checked at every request.")

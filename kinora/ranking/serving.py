@@ -78,6 +78,12 @@ class ServingRanker:
             bundle = load(self.registry.path(prod)) if prod else None
             self._bundle, self._loaded = bundle, prod  # one reference swap: requests keep the bundle they hold
             self.reloads += 1
+            import gc
+
+            # The version's id maps are large and live until the next swap: keep them out of the
+            # collector's full passes, which otherwise pause every request of the replica.
+            gc.collect()
+            gc.freeze()
             logger.info("feed ranker: now serving %s", prod)
             return True
 
