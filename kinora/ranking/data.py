@@ -104,9 +104,9 @@ def examples(events: pl.LazyFrame) -> pl.LazyFrame:
     base = events.unique("event_id", keep="first")
     imps = (base.filter(pl.col("event_type") == "impression")
             .select("ts", "user_id", "video_id", "request_id", "position", pl.col("ts").alias("shown_at"))
-            .sort("ts"))
+            .sort("ts", "request_id", "video_id"))  # a total order: the same examples in the same order every run
     acts = (base.filter(pl.col("event_type") != "impression")
-            .select("ts", "user_id", "video_id", "event_type", "watch_ms").sort("ts"))
+            .select("ts", "user_id", "video_id", "event_type", "watch_ms").sort("ts", "user_id", "video_id", "event_type"))
     attributed = (acts.join_asof(imps.select("ts", "user_id", "video_id", "request_id", "shown_at"),
                                  on="ts", by=["user_id", "video_id"], strategy="backward",
                                  check_sortedness=False)  # both sides sorted by ts above

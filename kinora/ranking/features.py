@@ -139,8 +139,9 @@ def encode_events(events: pl.LazyFrame, cat: Catalog) -> dict[str, np.ndarray]:
           .join(_index_frame(cat.videos, "video_id").lazy(), on="video_id", how="inner")
           .select(pl.col("ts").dt.epoch("us").alias("ts"), "user_id_ix", "video_id_ix",
                   pl.col("event_type").replace_strict(_TYPES, default=-1, return_dtype=pl.Int8).alias("type"),
-                  pl.col("watch_ms").fill_null(0))
-          .sort("ts"))
+                  pl.col("watch_ms").fill_null(0), "event_id")
+          .sort("ts", "event_id")  # a total order: runs on the same history replay it identically
+          .drop("event_id"))
     df = lf.collect()
     v = df["video_id_ix"].to_numpy()
     watched = np.clip(df["watch_ms"].to_numpy() / 1000.0 / np.maximum(cat.video_duration_s[v], 1e-3), 0, 1)
@@ -315,7 +316,7 @@ def build(events: pl.LazyFrame, videos: pl.DataFrame, *, decay_days: float, rece
           .join(_index_frame(cat.videos, "video_id").lazy(), on="video_id"))
     ex = data.with_grades(ex, videos.lazy()).select(
         pl.col("ts").dt.epoch("us").alias("ts"), "user_id_ix", "video_id_ix", "request_id", "position",
-        *[pl.col(h).cast(pl.Float32) for h in data.HEADS], "grade").sort("ts").collect()
+        *[pl.col(h).cast(pl.Float32) for h in data.HEADS], "grade").sort("ts", "request_id", "video_id_ix").collect()
     exd = {"ts": ex["ts"].to_numpy(), "u": ex["user_id_ix"].to_numpy(), "v": ex["video_id_ix"].to_numpy(),
            "request": ex["request_id"].to_numpy().astype(str), "grade": ex["grade"].to_numpy()}
     for h in data.HEADS:

@@ -146,3 +146,17 @@ def test_cli_train_evaluate_score_promote_rollback(sim_files, rank_settings, mon
     assert bad_pairs.exit_code == 2 and "user_id, video_id" in bad_pairs.output and "Traceback" not in bad_pairs.output
     unknown = runner.invoke(app, ["ranking", "evaluate", "--model", "rk-nope", "--events", ev, "--videos", vi])
     assert unknown.exit_code == 2 and "unknown ranker version 'rk-nope'" in unknown.output
+
+
+def test_the_whole_pipeline_is_deterministic_on_the_same_history(sim_files, rank_settings):
+    runs = []
+    for _ in range(2):
+        pipeline._EMBED_CACHE.clear()  # embed the prompts again too
+        ds = pipeline.dataset(sim_files["events"], sim_files["videos"], rank_settings)
+        model, _ = pipeline.fit(ds, rank_settings)
+        runs.append((ds, model, pipeline.metrics_for(model, ds, rank_settings)))
+    (ds_a, a, ma), (ds_b, b, mb) = runs
+    assert np.array_equal(ds_a.train["X"], ds_b.train["X"]) and np.array_equal(ds_a.train["request"], ds_b.train["request"])
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert ma == mb
