@@ -25,7 +25,8 @@ EVENT_COLUMNS = ("event_id", "ts", "user_id", "video_id", "event_type", "watch_m
 UTC_US = pl.Datetime("us", "UTC")
 
 
-def _files(path: Path) -> list[Path]:
+def input_files(path: Path) -> list[Path]:
+    """The .parquet or .jsonl files a path names (a file, or a folder searched recursively)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in {".parquet", ".jsonl"} and not p.name.startswith("."))
@@ -40,7 +41,7 @@ def _files(path: Path) -> list[Path]:
 
 
 def _scan(path: Path, columns: tuple[str, ...]) -> pl.LazyFrame:
-    files = _files(path)
+    files = input_files(path)
     if all(f.suffix == ".parquet" for f in files):
         lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore")
     elif all(f.suffix == ".jsonl" for f in files):

@@ -287,7 +287,7 @@ def _day_of(ts_us: np.ndarray, origin_us: int) -> np.ndarray:
 
 
 def build(events: pl.LazyFrame, videos: pl.DataFrame, *, decay_days: float, recent_half_life: float, text_dims: int,
-          holdout_days: float, max_train_rows: int, seed: int, embeddings: np.ndarray | None = None,
+          holdout_days: float, max_train_rows: int, embeddings: np.ndarray | None = None,
           text: TextFeatures | None = None, progress=None, examples: bool = True) -> Dataset:
     """Replay the history day by day into features for every impression (see the module docstring).
 

@@ -46,7 +46,7 @@ def dataset(events: Path, videos: Path, settings: Settings, *, text: features.Te
     ev, vids = data.scan_events(events), data.read_videos(videos)
     return features.build(ev, vids, decay_days=r.decay_days, recent_half_life=r.recent_half_life_days,
                           text_dims=r.text_dims, holdout_days=r.holdout_days, max_train_rows=r.max_train_rows,
-                          seed=r.seed, embeddings=_embeddings(vids, settings), text=text, progress=progress)
+                          embeddings=_embeddings(vids, settings), text=text, progress=progress)
 
 
 def metrics_for(model, ds: features.Dataset, settings: Settings) -> dict:
@@ -216,7 +216,7 @@ def score_pairs(model_ref: str | Path, events: Path, videos: Path, pairs: Path, 
     ev, vids = data.scan_events(events), data.read_videos(videos)
     full = features.build(ev, vids, decay_days=r.decay_days, recent_half_life=r.recent_half_life_days,
                           text_dims=len(bundle.text.components), holdout_days=0.0, max_train_rows=1,
-                          seed=r.seed, embeddings=_embeddings(vids, settings), text=bundle.text, examples=False)
+                          embeddings=_embeddings(vids, settings), text=bundle.text, examples=False)
     X = matrix_for(full.state, full.catalog, p["user_id"].to_numpy().astype(str), p["video_id"].to_numpy().astype(str),
                    as_of_us=full.state.as_of_us)
     probs = predict(bundle.model, X)

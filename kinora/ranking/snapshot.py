@@ -125,7 +125,7 @@ def gate_files(events: Path, videos: Path, report_dir: Path, *, now: dt.datetime
     vids = data.read_videos(videos)
     reports = [quality.check_videos(vids, name=str(videos), now=now)]
     known = vids["video_id"].to_list()
-    paths = data._files(Path(events))
+    paths = data.input_files(Path(events))
     for p in paths:
         frame = data.read_events_raw(p)
         reports.append(quality.check_events(frame, name=str(p), known_videos=known, now=now))
