@@ -95,12 +95,18 @@ def validate(raw: list[dict]) -> list[EventIn]:
     return out
 
 
-def _claim(conn: sa.Connection, ids: list[str], batch_id: str) -> set[str]:
-    """Insert the ids not seen before; return those (the database decides, so concurrent batches agree)."""
+def _insert_ignoring_repeats(conn: sa.Connection):
+    """The dialect's ``insert`` (it has ``on_conflict_do_nothing``): PostgreSQL's or SQLite's."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _claim(conn: sa.Connection, ids: list[str], batch_id: str) -> set[str]:
+    """Insert the ids not seen before; return those (the database decides, so concurrent batches agree)."""
+    insert = _insert_ignoring_repeats(conn)
     now, new = utcnow(), set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
@@ -114,10 +120,7 @@ def _remember_hides(conn: sa.Connection, events: list[EventIn]) -> None:
     """Hide and report events also go to ``hidden_videos``: the feed reads them on every request."""
     if not events:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = _insert_ignoring_repeats(conn)
     pairs = {(e.user_id, e.video_id): e.ts for e in events}
     conn.execute(insert(hidden_videos).values([{"user_id": u, "video_id": v, "hidden_at": ts}
                                                for (u, v), ts in pairs.items()])

@@ -226,6 +226,25 @@ def _add_day(s: FeatureState, ev: dict[str, np.ndarray], sl: slice, pair_ix: np.
             np.add.at(profile, u[m], (add * wt[m, None] * s.video_text[v[m]]).astype(np.float32))
 
 
+UNKNOWN_DURATION_S = 8.0  # what a video the snapshot has never seen is assumed to last (scoring only)
+
+
+def locate_videos(cat: Catalog, video_ids: list[str], creator_ids: list[str] | None = None):
+    """State rows of videos by id: (video row, creator row, known mask, duration s). Videos the
+    snapshot has never seen get the zero row, their creator's row when ``creator_ids`` names it,
+    and :data:`UNKNOWN_DURATION_S`. One mapping for every scorer (CLI, feed)."""
+    vi = np.array([cat.video_index.get(x, -1) for x in video_ids], np.int64)
+    known = vi >= 0
+    safe = np.maximum(vi, 0)
+    v = np.where(known, vi, len(cat.videos))
+    if creator_ids is None:
+        c = np.where(known, cat.video_creator[safe], len(cat.creators))
+    else:
+        c = np.array([cat.creator_index.get(x, len(cat.creators)) for x in creator_ids], np.int64)
+    duration = np.where(known, cat.video_duration_s[safe], UNKNOWN_DURATION_S).astype(np.float32)
+    return v, c, known, duration
+
+
 def pair_index(keys: np.ndarray, u: np.ndarray, c: np.ndarray, n_creators: int) -> np.ndarray:
     """Rows of (user, creator) pairs in the state; the zero row for pairs never seen."""
     q = u.astype(np.int64) * (n_creators + 1) + c

@@ -232,11 +232,7 @@ def matrix_for(state: features.FeatureState, cat: features.Catalog, users: np.nd
                as_of_us: int) -> np.ndarray:
     """Features of (user, video) pairs by id against a snapshot; unknown ids get the zero rows."""
     u = np.array([cat.user_index.get(x, len(cat.users)) for x in users], np.int64)
-    vi = np.array([cat.video_index.get(x, -1) for x in videos], np.int64)
-    known = vi >= 0
-    v = np.where(known, vi, len(cat.videos))
-    c = np.where(known, cat.video_creator[np.maximum(vi, 0)], len(cat.creators))
+    v, c, known, dur = features.locate_videos(cat, list(videos))
     p = features.pair_index(state.pair_keys, u, c, len(cat.creators))
-    age = np.where(known, (as_of_us - cat.video_published_us[np.maximum(vi, 0)]) / features.DAY_US, 0.0)
-    dur = np.where(known, cat.video_duration_s[np.maximum(vi, 0)], 0.0).astype(np.float32)
+    age = np.where(known, (as_of_us - cat.video_published_us[np.minimum(v, len(cat.videos) - 1)]) / features.DAY_US, 0.0)
     return features.assemble(state, u, v, c, p, video_text=state.video_text[v], age_days=age, duration_s=dur)

@@ -155,13 +155,8 @@ class ServingRanker:
                           published_s=np.array([_epoch(r.published_at) for r in rows], np.float64),
                           has_cameos=np.array([bool(r.has_cameos) for r in rows], bool), emb=emb)
         if bundle is not None:
-            cat = bundle.catalog
-            vi = np.array([cat.video_index.get(x, -1) for x in ids], np.int64)
-            known = vi >= 0
-            cand.v = np.where(known, vi, len(cat.videos))
-            cand.c = np.array([cat.creator_index.get(r.creator_id, len(cat.creators)) for r in rows], np.int64)
+            cand.v, cand.c, _, cand.duration = features.locate_videos(bundle.catalog, ids, [r.creator_id for r in rows])
             cand.text = bundle.text.project(emb) if n else np.zeros((0, len(bundle.text.components)), np.float32)
-            cand.duration = np.where(known, cat.video_duration_s[np.maximum(vi, 0)], 8.0).astype(np.float32)
         return cand
 
     def score(self, bundle: RankerBundle | None, cand: "Candidates", *, user_id: str | None, now_s: float,
