@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kinora-installed
 
-.PHONY: install demo test dashboard serve clean-data bench-generation
+.PHONY: install demo test dashboard serve clean-data bench-generation bench-analytics screenshots chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kinora demo
 
-test: $(STAMP)
+# The dashboard's browser test drives Debian's Chromium (no browser download): install it once.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing Debian's chromium for the dashboard's browser test"; \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null || \
+	    { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	      $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 dashboard: $(STAMP)
@@ -28,6 +36,17 @@ dashboard: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/kinora serve
+
+bench-analytics: $(STAMP)
+	$(BIN)/python benchmarks/analytics.py
+
+# The README's dashboard screenshots, over the demo's data (run `make demo` first).
+screenshots: $(STAMP) chromium
+	$(BIN)/kinora analytics refresh >/dev/null
+	$(BIN)/python -m streamlit run dashboards/app.py --server.headless true --server.port 8599 \
+	  --browser.gatherUsageStats false --client.toolbarMode minimal & pid=$$!; sleep 8; \
+	  $(BIN)/python -m dashboards.browse http://127.0.0.1:8599 --out docs/screenshots --height 2000 >/dev/null; \
+	  status=$$?; kill $$pid; exit $$status
 
 clean-data:
 	rm -rf .kinora

@@ -4,6 +4,9 @@
 failed or published), with the seconds each stage took. ``decisions``: every consent, rights
 and publish decision with its reason. ``videos``: one row per published video. ``events``: the
 engagement events app backends send (``POST /v1/events``, ``kinora events import``).
+``feed_requests``: one row per ranked feed page Kinora served (which ranker version ordered it),
+so engagement can be read per model version. ``verifications``: one row per provenance look-up
+(``kinora verify``, ``POST /v1/provenance/verify``) with its verdict.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ DECISIONS = pa.schema(
         pa.field("outcome", pa.string(), nullable=False),  # allow | block | allow_with_terms
         pa.field("reason", pa.string(), nullable=False),
         pa.field("ts", TS, nullable=False),
+        # rights decisions: the first work matched and its holder (absent in files written before they existed)
+        pa.field("holder", pa.string()),
+        pa.field("work", pa.string()),
     ]
 )
 
@@ -84,4 +90,37 @@ EVENTS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "decisions": DECISIONS, "videos": VIDEOS, "events": EVENTS}
+# One ranked feed page served (written with its impressions by kinora.ranking.impressions); the
+# pages of one request (cursor) share its request_id and its model_version.
+FEED_REQUESTS = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),  # the impressions' request_id
+        pa.field("first_position", pa.int32(), nullable=False),  # the page's first position
+        pa.field("ts", TS, nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("model_version", pa.string()),  # the ranker version that ordered the page; none: by freshness
+        pa.field("personalized", pa.bool_(), nullable=False),
+        pa.field("steered", pa.bool_(), nullable=False),
+        pa.field("candidates", pa.int32()),
+        pa.field("served", pa.int32(), nullable=False),
+    ]
+)
+
+VERIFY_VERDICTS = ("intact", "stripped_or_reencoded", "tampered", "unknown")
+
+# One provenance look-up: what was asked and what the verifier answered (no file content).
+VERIFICATIONS = pa.schema(
+    [
+        pa.field("verification_id", pa.string(), nullable=False),
+        pa.field("ts", TS, nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # api | cli
+        pa.field("verdict", pa.string(), nullable=False),  # VERIFY_VERDICTS
+        pa.field("c2pa_state", pa.string(), nullable=False),  # trusted | valid | invalid | absent
+        pa.field("watermark_found", pa.bool_(), nullable=False),
+        pa.field("video_id", pa.string()),  # the catalog video it matched, if any
+        pa.field("sha256", pa.string(), nullable=False),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "decisions": DECISIONS, "videos": VIDEOS, "events": EVENTS,
+                                "feed_requests": FEED_REQUESTS, "verifications": VERIFICATIONS}

@@ -32,6 +32,8 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(events_app, name="events")
 ranking_app = typer.Typer(help="The feed ranker: train, evaluate, score, promote, roll back.", no_args_is_help=True)
 app.add_typer(ranking_app, name="ranking")
+analytics_app = typer.Typer(help="The dashboards' semantic layer: refresh it, list its metrics.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 
 
 def _settings():
@@ -157,11 +159,15 @@ def dashboard(port: int = typer.Option(None, help="Port; default from settings (
     """Open the analytics dashboard (Streamlit over DuckDB on the lake)."""
     import subprocess
 
+    from dashboards.layer import refresh_all, refreshed_at
+
     settings = _settings()
+    if refreshed_at(settings.analytics_dir) is None:  # first open: build the layer the pages read
+        refresh_all(settings, progress=lambda msg: typer.echo(msg, err=True))
     page = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.headless", "true",
            "--server.address", settings.dashboard.host, "--server.port", str(port or settings.dashboard.port),
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     typer.echo(f"dashboard on http://{settings.dashboard.host}:{port or settings.dashboard.port}")
     raise typer.Exit(subprocess.call(cmd))
 
@@ -176,7 +182,7 @@ def verify(
     Exit 0 when the video was made by this Kinora (intact, or stripped/re-encoded), 1 when it is
     tampered or unknown."""
     from kinora.provenance.certs import load_signer_material
-    from kinora.provenance.verify import verify_file
+    from kinora.provenance.verify import verification_row, verify_file
     from kinora.stores.bundle import Stores
 
     settings = _settings()
@@ -186,8 +192,10 @@ def verify(
     anchors = material.root_pem
     if settings.provenance.trust_anchors_path:
         anchors = (anchors or b"") + settings.provenance.trust_anchors_path.read_bytes()
-    with Stores.open(settings).engine.connect() as conn:
+    stores = Stores.open(settings)
+    with stores.engine.connect() as conn:
         report = verify_file(file, conn=conn, trust_anchors_pem=anchors)
+    stores.lake.append("verifications", [verification_row(report, source="cli")])
     if as_json:
         typer.echo(report.model_dump_json())
     else:
@@ -423,6 +431,28 @@ def consent_sweep_cmd(page: int = typer.Option(1000, min=1, help="Videos checked
     typer.echo(f"consent sweep: {len(lapsed)} lapsed, {n} unpublished")
     for item in lapsed[:20]:
         typer.echo(f"  {item.video_id}: {item.reason}")
+
+
+@analytics_app.command("refresh")
+def analytics_refresh_cmd(
+    full: bool = typer.Option(False, "--full", help="Rebuild every day, not only the days whose lake files changed."),
+) -> None:
+    """Snapshot the catalog and roll up new engagement for the dashboards (the analytics-refresh flow, now)."""
+    from dashboards.layer import refresh_all
+
+    report = refresh_all(_settings(), full=full, progress=lambda msg: typer.echo(msg, err=True))
+    typer.echo(json.dumps({"refreshed_at": report.refreshed_at, "days_rebuilt": report.days_rebuilt,
+                           "days_removed": report.days_removed, "catalog_rows": report.catalog_rows,
+                           "ranker_versions": report.models, "seconds": report.seconds}))
+
+
+@analytics_app.command("metrics")
+def analytics_metrics_cmd() -> None:
+    """Every metric the dashboards show: name, definition, grain, page."""
+    from dashboards.metrics import METRICS
+
+    for m in METRICS:
+        typer.echo(f"{m.name}\n  {m.definition}\n  grain: {m.grain}; page: {m.page}")
 
 
 @events_app.command("import")

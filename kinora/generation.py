@@ -308,8 +308,10 @@ def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) 
     rows = [dict(request_id=spec.request_id, campaign_id=spec.campaign_id, stage="consent",
                  outcome="allow" if admission.consent.allowed else "block", reason=admission.consent.reason, ts=now)]
     if admission.rights is not None:
+        first = admission.rights.matches[0] if admission.rights.matches else None
         rows.append(dict(request_id=spec.request_id, campaign_id=spec.campaign_id, stage="rights",
-                         outcome=admission.rights.decision, reason=admission.rights.reason, ts=now))
+                         outcome=admission.rights.decision, reason=admission.rights.reason, ts=now,
+                         holder=first.holder if first else None, work=first.work if first else None))
     lake.append("decisions", rows)
 
 

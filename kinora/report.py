@@ -38,6 +38,12 @@ def print_demo(result, settings) -> None:
         final = result.api["final"]
         console.print(f"API: POST /v1/generations -> {result.api['submitted']['http_status']}, job {final['id']} {final['status']}"
                       + (f", video {final['video']['url']}" if final.get("video") else ""))
+        if result.api.get("verify"):
+            console.print(f"Verify: POST /v1/provenance/verify on that file -> {result.api['verify']['verdict_text']}")
+    if result.engagement:
+        e = result.engagement
+        console.print(f"Engagement: {e['accepted']:,} simulated events ingested into the lake "
+                      f"({e['duplicates']:,} repeats dropped), {e['catalog_videos']:,} simulated videos in the catalog")
     if result.ranking:
         r = result.ranking["retrain"]
         base = ", ".join(f"{k} {v:.3f}" for k, v in r["baselines_ndcg10"].items())
@@ -48,4 +54,8 @@ def print_demo(result, settings) -> None:
                       f"{feed['model_version']} from {feed['candidates']} candidates")
         for v in feed["videos"][:3]:
             console.print(f"  {v['position']}. {v['prompt'][:48]!r} - {'; '.join(v['reasons'])}")
+    if result.analytics:
+        rebuilt = result.analytics["days_rebuilt"]
+        console.print(f"Analytics: refreshed at {result.analytics['refreshed_at']} ({rebuilt.get('events', 0)} days of "
+                      f"events rolled up)")
     console.print(f"\nData home: {settings.home}\nOpen the dashboard:  kinora dashboard   (or: make dashboard)")

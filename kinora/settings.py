@@ -246,10 +246,17 @@ class RankingSettings(_Strict):
 
 
 class DashboardSettings(_Strict):
-    """Streamlit."""
+    """Streamlit, and the analytics layer under it."""
 
     port: int = Field(8501, ge=1, le=65535, description="Streamlit port.")
     host: str = Field("127.0.0.1", description="Streamlit bind address.")
+    analytics_dir: Path | None = Field(
+        None, description="Where the analytics layer keeps its rollups and catalog snapshot; default: <home>/analytics.")
+    completion_share: float = Field(0.9, gt=0, le=1, description="A view is complete when it watched this share of the video.")
+    top_n: int = Field(50, ge=1, le=10_000, description="Rows in the dashboards' top videos and creators tables.")
+    stale_after_s: float = Field(
+        900.0, gt=0, description="The dashboard says the analytics are stale when the last refresh is older than this.")
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads for dashboard queries; default: all cores.")
 
 
 class Settings(BaseSettings):
@@ -330,6 +337,10 @@ class Settings(BaseSettings):
     @property
     def consent_key_dir(self) -> Path:
         return (self.consent.key_dir or self.home / "keys").resolve()
+
+    @property
+    def analytics_dir(self) -> Path:
+        return (self.dashboard.analytics_dir or self.home / "analytics").resolve()
 
     @property
     def ranking_dir(self) -> Path:

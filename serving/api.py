@@ -33,7 +33,7 @@ from kinora.stores import jobs as job_store
 from kinora.stores import users as user_store
 from kinora.events import IngestResult
 from kinora.feed import feed_page
-from kinora.provenance.verify import VerifyReport
+from kinora.provenance.verify import VerifyReport, verification_row
 from kinora.stores.bundle import Stores
 from kinora.trust.consent import check_videos
 from serving.cameo_routes import cameo_router
@@ -354,7 +354,9 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                     items.append(out)
             if items:
                 parts["impressions"].record(request_id=page.request_id, user_id=user_id,
-                                            video_ids=[v.id for v in items], first_position=page.position)
+                                            video_ids=[v.id for v in items], first_position=page.position,
+                                            model_version=page.model_version, personalized=personalized,
+                                            steered=bool(steer), candidates=page.candidates)
             return FeedOut(videos=items, next_cursor=page.next_cursor, withheld=page.withheld, request_id=page.request_id,
                            model_version=page.model_version, candidates=page.candidates)
         return await asyncio.get_running_loop().run_in_executor(feed_ranking()["executor"], ranked)
@@ -433,6 +435,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         report = await asyncio.to_thread(go)
         if report.watermark.frames_read == 0 and report.c2pa.state == "absent":
             raise HTTPException(status_code=422, detail="the upload is not a video this verifier can read (no frames, no manifest)")
+        await asyncio.to_thread(stores.lake.append, "verifications", [verification_row(report, source="api")])
         return report
 
     @api.get("/healthz")

@@ -164,3 +164,15 @@ def _decide(c2pa: C2paCheck, mark: WatermarkCheck, match: CatalogMatch | None, r
         found_id = mark.content_id if mark.found else audio.content_id
         reasons = [f"the file carries content id {found_id}, which this Kinora's catalog does not hold"]
     return "unknown", reasons
+
+
+def verification_row(report: VerifyReport, *, source: Literal["api", "cli"]) -> dict:
+    """The look-up as a ``verifications`` lake row (for the trust and safety dashboard): the
+    verdict and what it rested on, never the file."""
+    import datetime as dt
+
+    from kinora.ids import new_id
+
+    return dict(verification_id=new_id("ver"), ts=dt.datetime.now(dt.timezone.utc), source=source,
+                verdict=report.verdict, c2pa_state=report.c2pa.state, watermark_found=report.watermark.found,
+                video_id=report.catalog.video_id if report.catalog else None, sha256=report.sha256)

@@ -155,6 +155,10 @@ class Registry:
     def production(self) -> str | None:
         return self._read()["production"]
 
+    def history(self) -> list[dict]:
+        """Every promotion and rollback, oldest first: ``{version, previous, reason, at}``."""
+        return list(self._read()["history"])
+
     def promote(self, version: str, reason: str) -> dict:
         self.path(version)
         doc = self._read()

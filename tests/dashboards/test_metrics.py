@@ -1,60 +1,93 @@
-from datetime import UTC, datetime, timedelta
+"""Campaign, content, trust and ranking metrics against the hand counts of the fixture
+(tests/dashboards/conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from dashboards import metrics
-from kinora.stores.lake import Lake
+from dashboards import layer, metrics
 
-T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
-WINDOW = dict(start=T0 - timedelta(days=1), end=T0 + timedelta(days=2), campaigns=[])
-
-
-def _gen(rid, status, campaign="c1", ts=T0, generate_s=None, stamp_s=None):
-    return dict(request_id=rid, campaign_id=campaign, requester_id="u", source="campaign", status=status, reason=None,
-                video_id=None, model_family=None, model_version=None, seed=1, duration_s=2.0, consent_s=0.01,
-                rights_s=0.02, generate_s=generate_s, stamp_s=stamp_s, publish_s=None, ts=ts)
+WINDOW = dict(start=datetime(2026, 11, 19, tzinfo=UTC), end=datetime(2026, 11, 25, tzinfo=UTC), campaigns=[],
+              versions=[], cohorts=[], top=50)
 
 
-@pytest.fixture
-def lake(tmp_path):
-    lake = Lake(tmp_path)
-    lake.append("generations", [
-        _gen("r1", "published", generate_s=2.0, stamp_s=0.5),
-        _gen("r2", "published", generate_s=4.0, stamp_s=1.5),
-        _gen("r3", "blocked_consent"),
-        _gen("r4", "blocked_rights"),
-        _gen("r5", "failed", generate_s=1.0),
-        _gen("r6", "blocked_consent", campaign="c2"),
-        # a rerun: r3 was blocked, then published; only the newest outcome counts
-        _gen("r3", "published", ts=T0 + timedelta(hours=1), generate_s=3.0, stamp_s=1.0),
-    ])
-    lake.append("videos", [dict(video_id=f"v{i}", request_id=f"r{i}", creator_id="u", campaign_id="c1", prompt="p",
-                                duration_ms=2000, width=256, height=256, model_family="ltx2", model_version="t",
-                                c2pa_state="Valid", cameo_count=0, published_at=T0) for i in (1, 2, 3)])
-    return lake
-
-
-def test_campaign_funnel_matches_hand_count(lake):
-    con = metrics.connect(lake.root)
-    funnel = {r["campaign"]: r for r in metrics.query(con, metrics.CAMPAIGN_FUNNEL, **WINDOW).to_dicts()}
+def test_campaign_funnel_matches_hand_count(con):
+    funnel = {r["campaign"]: r for r in layer.query(con, metrics.CAMPAIGN_FUNNEL, **WINDOW).to_dicts()}
     c1 = funnel["c1"]
     assert (c1["requested"], c1["blocked_consent"], c1["blocked_rights"], c1["failed"], c1["generated"], c1["published"]) == (5, 0, 1, 1, 4, 3)
     assert (funnel["c2"]["requested"], funnel["c2"]["blocked_consent"]) == (1, 1)
 
 
-def test_filters_and_stage_means(lake):
-    con = metrics.connect(lake.root)
-    only_c2 = metrics.query(con, metrics.CAMPAIGN_FUNNEL, **(WINDOW | {"campaigns": ["c2"]}))
+def test_filters_stage_means_and_device_seconds(con):
+    only_c2 = layer.query(con, metrics.CAMPAIGN_FUNNEL, **(WINDOW | {"campaigns": ["c2"]}))
     assert only_c2["campaign"].to_list() == ["c2"]
-    stages = metrics.query(con, metrics.STAGE_SECONDS, **(WINDOW | {"campaigns": ["c1"]})).to_dicts()[0]
-    assert stages["generate_s"] == pytest.approx(3.0)  # (2 + 4 + 3) / 3
+    stages = layer.query(con, metrics.STAGE_SECONDS, **(WINDOW | {"campaigns": ["c1"]})).to_dicts()[0]
+    assert stages["published"] == 3 and stages["generate_s"] == pytest.approx(3.0)  # (2 + 4 + 3) / 3
     assert stages["stamp_s"] == pytest.approx(1.0)
-    later = metrics.query(con, metrics.CAMPAIGN_FUNNEL, start=T0 + timedelta(days=5), end=T0 + timedelta(days=6), campaigns=[])
+    devices = {r["device"]: r for r in layer.query(con, metrics.DEVICE_SECONDS, **WINDOW).to_dicts()}
+    assert (devices["CPU"]["clips"], devices["CPU"]["seconds"]) == (2, pytest.approx(3.0))  # r1 2 s + r5 1 s
+    assert (devices["GPU"]["clips"], devices["GPU"]["seconds"]) == (2, pytest.approx(7.0))  # r2 4 s + r3 3 s
+    refusals = layer.query(con, metrics.REFUSALS, **WINDOW)
+    assert sorted(refusals["request_id"].to_list()) == ["r4", "r5", "r6"]  # r3's block was superseded by its rerun
+    later = layer.query(con, metrics.CAMPAIGN_FUNNEL, **(WINDOW | {"start": WINDOW["end"], "end": WINDOW["end"] + timedelta(days=1)}))
     assert later.is_empty()
-    assert metrics.query(con, metrics.PUBLISHED_VIDEOS, **WINDOW).height == 3
 
 
-def test_empty_lake_gives_empty_results(tmp_path):
-    con = metrics.connect(tmp_path / "nothing")
-    assert metrics.query(con, metrics.CAMPAIGN_FUNNEL, **WINDOW).is_empty()
-    assert metrics.query(con, metrics.PUBLISHED_VIDEOS, **WINDOW).is_empty()
+def test_overview_compares_with_the_previous_period(con):
+    rows = {r["period"]: r for r in layer.query(con, metrics.OVERVIEW, **(WINDOW | {
+        "start": datetime(2026, 11, 21, tzinfo=UTC), "end": datetime(2026, 11, 22, tzinfo=UTC)})).to_dicts()}
+    cur, prev = rows["current"], rows["previous"]  # 21 Nov against 20 Nov
+    assert (cur["views"], prev["views"]) == (1, 4)
+    assert (cur["sessions"], prev["sessions"]) == (2, 2)
+    assert cur["avg_dau"] == 2 and prev["avg_dau"] == 2
+    assert (cur["requested"], prev["requested"]) == (0, 6)
+    assert prev["published"] == 3 and prev["blocked_share"] == pytest.approx(2 / 6)
+    assert (cur["verify_lookups"], prev["verify_lookups"]) == (2, 0)
+
+
+def test_top_videos_creators_remix_chains_and_cameos(con):
+    top = layer.query(con, metrics.TOP_VIDEOS, **WINDOW)
+    assert top["video_id"].to_list() == ["v1", "v2", "v3"] and top["views"].to_list() == [3, 2, 1]
+    creators = {r["creator_id"]: r for r in layer.query(con, metrics.TOP_CREATORS, **WINDOW).to_dicts()}
+    assert creators["c"]["views"] == 5 and creators["(unknown)"]["views"] == 1
+    (chain,) = layer.query(con, metrics.REMIX_CHAINS, **WINDOW).to_dicts()
+    assert (chain["video_id"], chain["depth"], chain["remixes"]) == ("v1", 2, 2)
+    cameos = {r["handle"]: r for r in layer.query(con, metrics.CAMEO_USAGE, **WINDOW).to_dicts()}
+    assert (cameos["alice"]["uses"], cameos["alice"]["active"], cameos["alice"]["pending"]) == (2, 1, 1)
+    assert (cameos["bob"]["withdrawn"], cameos["bob"]["revoked"]) == (1, True)
+
+
+def test_trust_and_safety(con):
+    daily = {r["day"]: r for r in layer.query(con, metrics.TRUST_DAILY, **WINDOW).to_dicts()}
+    assert daily[date(2026, 11, 20)]["consent_blocks"] == 1 and daily[date(2026, 11, 20)]["rights_blocks"] == 1
+    d21 = daily[date(2026, 11, 21)]
+    assert (d21["revocations"], d21["takedowns"], d21["verify_lookups"]) == (1, 2, 2)
+    assert daily[date(2026, 11, 22)]["verify_lookups"] == 1
+    (block,) = layer.query(con, metrics.RIGHTS_BLOCKS, **WINDOW).to_dicts()
+    assert (block["holder"], block["work"], block["blocks"]) == ("Moonbeam Studios", "Captain Comet", 1)
+    causes = {r["cause"]: r["videos"] for r in layer.query(con, metrics.TAKEDOWNS, **WINDOW).to_dicts()}
+    assert causes == {"rights re-screen": 1, "consent lapsed (sweep)": 1}
+    cover = layer.query(con, metrics.PROVENANCE_COVERAGE, **(WINDOW | {"start": datetime(2026, 11, 20, tzinfo=UTC)})).row(0, named=True)
+    # published 20-24 Nov: v4, v5, v6, v7; marked v4, v5, v7; signed v4, v6, v7; both v4, v7
+    assert (cover["published"], cover["watermarked"], cover["signed"], cover["both_stamps"]) == (4, 3, 3, 2)
+    assert cover["coverage"] == 0.5
+    verdicts = {r["verdict"]: r for r in layer.query(con, metrics.VERIFY_VERDICTS, **WINDOW).to_dicts()}
+    assert {k: v["lookups"] for k, v in verdicts.items()} == {"intact": 1, "tampered": 1, "unknown": 1}
+    assert verdicts["intact"]["matched_a_video"] == 1 and verdicts["unknown"]["matched_a_video"] == 0
+
+
+def test_ranker_versions_from_the_registry(con):
+    rows = layer.query(con, metrics.MODEL_VERSIONS).to_dicts()
+    assert [r["version"] for r in rows] == ["rk-2", "rk-1"]  # newest first
+    assert rows[0]["in_production"] and not rows[1]["in_production"]
+    assert rows[0]["ndcg10"] == 0.56 and rows[0]["lightgbm_ndcg10"] == 0.54 and rows[0]["recent_popular_ndcg10"] is None
+    assert rows[1]["promoted_at"] < rows[0]["promoted_at"]
+
+
+def test_every_metric_is_documented():
+    assert len(metrics.METRICS) >= 20 and len({m.name for m in metrics.METRICS}) == len(metrics.METRICS)
+    pages = {p.strip() for m in metrics.METRICS for p in m.page.split(",")}
+    assert pages == set(metrics.PAGES)
+    assert all(m.definition and m.grain for m in metrics.METRICS)

@@ -82,25 +82,37 @@ def test_every_video_has_video_and_audio_of_the_requested_duration_and_valid_c2p
 def test_the_lake_feeds_the_dashboard(demo_run, serve_app):
     from datetime import UTC, datetime, timedelta
 
-    from dashboards import metrics
+    import polars as pl
 
-    con = metrics.connect(serve_app.lake_dir)
+    from dashboards import layer, metrics
+
+    assert demo_run.analytics["days_rebuilt"]["events"] >= 9  # the demo refreshed the layer (nine simulated days)
+    con = layer.connect(lake=serve_app.lake_dir, root=serve_app.analytics_dir)
     now = datetime.now(UTC)
-    funnel = metrics.query(con, metrics.CAMPAIGN_FUNNEL, start=now - timedelta(days=1), end=now + timedelta(days=1),
-                           campaigns=["demo-launch"]).to_dicts()[0]
+    window = dict(start=now - timedelta(days=12), end=now + timedelta(days=1), campaigns=[], versions=[], cohorts=[], top=50)
+    funnel = layer.query(con, metrics.CAMPAIGN_FUNNEL, **(window | {"campaigns": ["demo-launch"]})).to_dicts()[0]
     assert (funnel["requested"], funnel["blocked_consent"], funnel["blocked_rights"], funnel["published"]) == (11, 2, 1, 8)
-    import duckdb
-
-    rows = duckdb.sql(
-        f"SELECT device, queue_s, generate_s, mux_s, stamp_s FROM read_parquet('{serve_app.lake_dir}/generations/*/*.parquet', "
-        "union_by_name = true) WHERE campaign_id = 'demo-launch' AND status = 'published'"
-    ).fetchall()
-    assert len(rows) >= 8
+    rows = con.execute("SELECT device, queue_s, generate_s, mux_s, stamp_s FROM generations "
+                       "WHERE campaign_id = 'demo-launch' AND status = 'published'").fetchall()
+    assert len(rows) == 8
     for device, queue_s, generate_s, mux_s, stamp_s in rows:
         assert device == "cpu" and queue_s >= 0 and generate_s > 0 and 0 < mux_s < stamp_s
-    window = dict(start=now - timedelta(days=1), end=now + timedelta(days=1), campaigns=[])
-    for row in metrics.query(con, metrics.STAGE_SECONDS, **window).to_dicts():  # the campaign and the API request
+    for row in layer.query(con, metrics.STAGE_SECONDS, **window).to_dicts():  # the campaign and the API request
         assert all(row[k] is not None and row[k] >= 0 for k in ("consent_s", "rights_s", "generate_s", "stamp_s", "publish_s")), row
+    # the simulated engagement went through the event path into the lake and out through the rollups
+    sim = pl.read_parquet(serve_app.home / "sim" / "events.parquet")
+    totals = layer.query(con, metrics.FEED_TOTALS, **window).row(0, named=True)
+    assert demo_run.engagement["accepted"] == sim.height
+    assert totals["views"] >= (sim["event_type"] == "view").sum()  # other tests may add events to the shared lake
+    assert totals["sessions"] >= sim.filter(pl.col("event_type") == "impression")["request_id"].n_unique()
+    blocks = layer.query(con, metrics.RIGHTS_BLOCKS, **window).to_dicts()
+    assert ("Moonbeam Studios", "Captain Comet") in {(b["holder"], b["work"]) for b in blocks}
+    verdicts = {r["verdict"]: r["lookups"] for r in layer.query(con, metrics.VERIFY_VERDICTS, **window).to_dicts()}
+    assert verdicts.get("intact", 0) >= 1  # the demo's look-up of its own video
+    versions = layer.query(con, metrics.MODEL_VERSIONS).to_dicts()
+    assert demo_run.ranking["production"] in {v["version"] for v in versions if v["in_production"]}
+    cover = layer.query(con, metrics.PROVENANCE_COVERAGE, **window).row(0, named=True)
+    assert cover["published"] >= 9 and cover["coverage"] == 1.0  # every video Kinora published carries both stamps
 
 
 def test_rerun_publishes_nothing_twice(demo_run, serve_app):
@@ -122,6 +134,7 @@ def test_api_round_trip_in_the_demo(demo_run):
     assert final["status"] == "succeeded", final
     assert final["video"]["url"].endswith(".mp4")
     assert final["video"]["provenance"]["c2pa_state"] in {"Valid", "Trusted"}
+    assert api["verify"]["verdict"] == "intact" and api["verify"]["catalog"]["video_id"] == final["video"]["id"]
 
 
 def _call(url, body=None, method="GET", key=None):

@@ -78,10 +78,11 @@ def test_prefect_deploy_accepts_the_campaign_deployment(prefect_server):
     assert dep["parameters"] == {"campaign_file": "datasets/campaigns/demo.yaml"}
     assert "campaign_file" in dep["parameter_openapi_schema"]["properties"]
     assert dep["global_concurrency_limit"]["limit"] == 1  # one campaign at a time on the generator
-    for name in ("consent-sweep/consent-sweep", "rights-rescreen/rights-rescreen"):  # the five-minute sweeps
+    for name, params in (("consent-sweep/consent-sweep", {"page": 1000}), ("rights-rescreen/rights-rescreen", {"page": 1000}),
+                         ("analytics-refresh/analytics-refresh", {"full": False})):  # the five-minute flows
         inspected = _prefect(prefect_server, "deployment", "inspect", name, "--output", "json")
         assert inspected.returncode == 0, inspected.stdout + inspected.stderr
         dep = json.loads(inspected.stdout)
-        assert dep["parameters"] == {"page": 1000}, name
+        assert dep["parameters"] == params, name
         [schedule] = dep["schedules"]
         assert schedule["active"] is True and schedule["schedule"]["interval"] == 300.0, name

@@ -9,7 +9,8 @@ from kinora.cli import app
 COMMANDS = [[], ["demo"], ["seed"], ["serve"], ["dashboard"], ["verify"], ["settings"], ["campaign"], ["campaign", "run"],
             ["rights"], ["rights", "import"], ["db"], ["db", "migrate"], ["keys"], ["keys", "create"], ["keys", "list"],
             ["keys", "revoke"], ["rights", "screen"], ["rights", "rescreen"], ["consent"], ["consent", "verify-ledger"],
-            ["consent", "export"], ["consent", "sweep"], ["events"], ["events", "import"]]
+            ["consent", "export"], ["consent", "sweep"], ["events"], ["events", "import"], ["analytics"],
+            ["analytics", "refresh"], ["analytics", "metrics"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "kinora")
@@ -64,3 +65,27 @@ def test_keys_create_list_revoke(tmp_path, monkeypatch):
     assert again.exit_code == 2 and "no active key" in again.output
     bad = runner.invoke(app, ["keys", "create", "--user", "alice", "--scope", "root"])
     assert bad.exit_code == 2 and "unknown scopes" in bad.output
+
+
+def test_analytics_refresh_and_metrics(tmp_path, monkeypatch):
+    import json
+    from datetime import UTC, datetime
+
+    from kinora.stores.lake import Lake
+
+    monkeypatch.setenv("KINORA_HOME", str(tmp_path / "h"))
+    Lake(tmp_path / "h" / "lake").append("events", [dict(
+        event_id="e1", ts=datetime(2026, 11, 20, tzinfo=UTC), user_id="u", video_id="v", event_type="view", watch_ms=5,
+        batch_id="b")])
+    runner = CliRunner()
+    first = runner.invoke(app, ["analytics", "refresh"])
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout.strip().splitlines()[-1])
+    assert out["days_rebuilt"]["events"] == 1 and out["catalog_rows"]["users"] == 0
+    assert (tmp_path / "h" / "analytics" / "rollups" / "user_day" / "2026-11-20.parquet").is_file()
+    again = json.loads(runner.invoke(app, ["analytics", "refresh"]).stdout.strip().splitlines()[-1])
+    assert again["days_rebuilt"]["events"] == 0
+    full = json.loads(runner.invoke(app, ["analytics", "refresh", "--full"]).stdout.strip().splitlines()[-1])
+    assert full["days_rebuilt"]["events"] == 1
+    listed = runner.invoke(app, ["analytics", "metrics"])
+    assert listed.exit_code == 0 and "weekly retention" in listed.output and "grain: cohort x week" in listed.output

@@ -137,6 +137,8 @@ def test_cli_verify_json_and_exit_codes(seeded, settings, published, monkeypatch
     assert bad.exit_code == 1 and "tampered" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["verify", str(tmp_path / "nope.mp4")])
     assert missing.exit_code == 2 and "file not found" in missing.output
+    verdicts = [(r["source"], r["verdict"]) for r in seeded.lake.read("verifications").to_pylist()]
+    assert sorted(verdicts) == [("cli", "intact"), ("cli", "tampered")]  # the missing file was no look-up
 
 
 def test_http_verify_is_public_and_refuses_bad_uploads(seeded, settings, published):
@@ -160,3 +162,5 @@ def test_http_verify_is_public_and_refuses_bad_uploads(seeded, settings, publish
         assert junk.status_code == 422 and "not a video" in junk.json()["detail"]
         big = client.post("/v1/provenance/verify", content=b"\0" * 2_000_001)
         assert big.status_code == 413 and "2000000" in big.json()["detail"]
+    looked_up = seeded.lake.read("verifications").to_pylist()  # answered look-ups reach the trust dashboard
+    assert [(r["source"], r["verdict"], r["c2pa_state"], r["video_id"]) for r in looked_up] == [("api", "intact", "trusted", row.id)]

@@ -128,6 +128,9 @@ def test_hidden_videos_never_come_back_and_impressions_are_logged(feed_env):
     shown = lake.filter((pl.col("event_type") == "impression") & (pl.col("request_id") == first["request_id"]))
     assert shown.sort("position")["video_id"].to_list() == [v["id"] for v in first["videos"]]
     assert shown["position"].to_list() == sorted(shown["position"].to_list()) and shown["user_id"].unique().to_list() == [user]
+    pages = pl.read_parquet(list((feed_env["settings"].lake_dir / "feed_requests").rglob("*.parquet")))
+    page = pages.filter(pl.col("request_id") == first["request_id"]).row(0, named=True)
+    assert (page["model_version"], page["served"], page["user_id"]) == (first["model_version"], len(first["videos"]), user)
 
 
 def test_a_new_production_version_is_swapped_in_without_failing_a_request(feed_env, sim_files):
