@@ -28,8 +28,17 @@ chromium:
 	    { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	      $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }; }
 
+# The suite on the embedded SQLite store, then every test that opens a store again on PostgreSQL
+# (a fresh database per test) when a server answers at TEST_POSTGRES_URL (CI and the dev machines).
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export TEST_POSTGRES_URL
+
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+	@if $(BIN)/python -c "import sqlalchemy as sa, os; sa.create_engine(os.environ['TEST_POSTGRES_URL'], connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
+	  echo "PostgreSQL pass: the tests that open a store, on $(TEST_POSTGRES_URL)"; \
+	  TEST_STORE=postgresql $(BIN)/python -m pytest -q -m store; \
+	else echo "no PostgreSQL at $(TEST_POSTGRES_URL): the PostgreSQL pass did not run"; fi
 
 dashboard: $(STAMP)
 	$(BIN)/kinora dashboard

@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+# Which operational store the per-test stores use: "sqlite" (the embedded default) or "postgresql"
+# (a fresh database per test on the server TEST_POSTGRES_URL names). `make test` runs the suite on
+# SQLite, then every test that touches the store (marked `store` below) again on PostgreSQL.
+TEST_STORE = os.environ.get("TEST_STORE", "sqlite")
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
 # Before anything imports Ray or Prefect: local Ray without token auth, Prefect quiet and offline.
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kinora-tests-"))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -28,12 +34,55 @@ os.environ["KINORA_SERVE__JOB_LEASE_S"] = "3"  # replicas killed in tests: their
 os.environ["KINORA_SERVE__RECOVERY_INTERVAL_S"] = "0.5"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark `store` every test that opens a per-test operational store (its fixtures reach
+    ``database_url``): what the PostgreSQL pass of `make test` runs again."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.store)
+
+
 @pytest.fixture
-def settings(tmp_path):
-    """Settings with a fresh data home."""
+def database_url(request) -> str | None:
+    """The per-test operational store: None (SQLite under the test's data home), or with
+    TEST_STORE=postgresql the URL of a fresh PostgreSQL database, dropped afterwards."""
+    if TEST_STORE != "postgresql":
+        return None
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"TEST_STORE=postgresql but no PostgreSQL at {TEST_POSTGRES_URL}: {type(exc).__name__}: {exc}")
+    name = f"kinora_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        from kinora.stores.db import dispose_engines
+
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    url = sa.engine.make_url(TEST_POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    # commands the test runs (CliRunner, subprocesses) read their settings from the environment
+    request.getfixturevalue("monkeypatch").setenv("KINORA_STORE__DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path, database_url):
+    """Settings with a fresh data home (and the per-test store of ``database_url``)."""
     from kinora.settings import Settings
 
-    return Settings(home=tmp_path / "home")
+    return Settings(home=tmp_path / "home", store={"database_url": database_url} if database_url else {})
 
 
 @pytest.fixture

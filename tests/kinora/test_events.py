@@ -77,7 +77,7 @@ sys.path.insert(0, {str(ROOT)!r})
 from kinora.settings import Settings
 from kinora.stores.bundle import Stores
 from kinora.events import ingest, validate
-stores = Stores.open(Settings(home={str(settings.home)!r}))
+stores = Stores.open(Settings(home={str(settings.home)!r}, store={settings.store.model_dump(exclude_none=True)!r}))
 events = [{{"event_id": f"k{{i}}", "ts": "2026-11-20T10:00:00Z", "user_id": "u", "video_id": "v", "event_type": "like"}}
           for i in range(1000)]
 result = ingest(engine=stores.engine, lake=stores.lake, events=validate(events))

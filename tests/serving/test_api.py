@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from kinora.settings import Settings
 
 
-def _settings(tmp_path, **serve) -> Settings:
-    return Settings(home=tmp_path / "home", serve={"recovery_interval_s": 0.2, **serve})
+def _settings(tmp_path, database_url, **serve) -> Settings:
+    """``database_url``: the per-test store (conftest's fixture; PostgreSQL in the PostgreSQL pass)."""
+    return Settings(home=tmp_path / "home", serve={"recovery_interval_s": 0.2, **serve},
+                    store={"database_url": database_url} if database_url else {})
 
 
 def _stores(settings):
@@ -51,9 +53,9 @@ def _auth(secret: str) -> dict:
 
 
 @pytest.fixture
-def env(tmp_path, tiny_generator):
+def env(tmp_path, database_url, tiny_generator):
     """A client over a seeded store; ``env.key`` belongs to alice with the default scopes."""
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, database_url)
     stores = _stores(settings)
 
     class Env:
@@ -173,13 +175,13 @@ def test_refusals_are_403_with_the_reason_and_stored(env):
     assert r.status_code == 403 and r.json()["stage"] == "rights" and "Glimmer Cola" in r.json()["reason"]
 
 
-def test_quotas_give_429_with_retry_after(tmp_path):
+def test_quotas_give_429_with_retry_after(tmp_path, database_url):
     gate = asyncio.Event()  # never set: jobs stay in flight, so the concurrency quota is reached
 
     async def stuck(request):
         await gate.wait()
 
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, database_url)
     stores = _stores(settings)
     key = _key(stores, per_day=3, max_concurrent=2)
     with TestClient(_app(settings, stores, stuck), headers=_auth(key)) as c:
@@ -194,13 +196,13 @@ def test_quotas_give_429_with_retry_after(tmp_path):
         assert 0 < int(r.headers["Retry-After"]) <= 86_401
 
 
-def test_cancel_a_queued_job_but_not_a_running_one(tmp_path):
+def test_cancel_a_queued_job_but_not_a_running_one(tmp_path, database_url):
     gate = asyncio.Event()
 
     async def stuck(request):
         await gate.wait()
 
-    settings = _settings(tmp_path, max_inflight_jobs=1)
+    settings = _settings(tmp_path, database_url, max_inflight_jobs=1)
     stores = _stores(settings)
     with TestClient(_app(settings, stores, stuck), headers=_auth(_key(stores))) as c:
         running = c.post("/v1/generations", json={"prompt": "first"}).json()["id"]
@@ -215,11 +217,11 @@ def test_cancel_a_queued_job_but_not_a_running_one(tmp_path):
         assert c.delete("/v1/generations/req_nope").status_code == 404
 
 
-def test_a_crashed_generation_is_failed_with_its_reason(tmp_path):
+def test_a_crashed_generation_is_failed_with_its_reason(tmp_path, database_url):
     async def crashing(request):
         raise RuntimeError("generator replica died")
 
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, database_url)
     stores = _stores(settings)
     with TestClient(_app(settings, stores, crashing), headers=_auth(_key(stores))) as c:
         job = c.post("/v1/generations", json={"prompt": "A calm sea", "duration_s": 1}).json()
@@ -229,7 +231,7 @@ def test_a_crashed_generation_is_failed_with_its_reason(tmp_path):
     assert done["video"] is None
 
 
-def test_lost_generator_is_retried_then_succeeds(tmp_path, tiny_generator):
+def test_lost_generator_is_retried_then_succeeds(tmp_path, database_url, tiny_generator):
     calls = []
     real = _real(tiny_generator)
 
@@ -239,7 +241,7 @@ def test_lost_generator_is_retried_then_succeeds(tmp_path, tiny_generator):
             raise ConnectionError("replica went away")
         return await real(request)
 
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, database_url)
     stores = _stores(settings)
     with TestClient(_app(settings, stores, flaky), headers=_auth(_key(stores))) as c:
         job = c.post("/v1/generations", json={"prompt": "A calm sea", "duration_s": 1}).json()
@@ -247,14 +249,14 @@ def test_lost_generator_is_retried_then_succeeds(tmp_path, tiny_generator):
     assert done["status"] == "succeeded" and len(calls) == 2
 
 
-def test_a_job_survives_an_ingress_restart(tmp_path, tiny_generator):
+def test_a_job_survives_an_ingress_restart(tmp_path, database_url, tiny_generator):
     """Replica 1 takes the job and dies mid-generation; replica 2 finds it when the lease lapses and finishes it."""
     gate = asyncio.Event()
 
     async def stuck(request):
         await gate.wait()
 
-    settings = _settings(tmp_path, job_lease_s=1.0)
+    settings = _settings(tmp_path, database_url, job_lease_s=1.0)
     stores = _stores(settings)
     key = _key(stores)
     with TestClient(_app(settings, stores, stuck), headers=_auth(key)) as first:

@@ -18,7 +18,7 @@ def _auth(secret: str) -> dict:
 
 
 @pytest.fixture
-def api(tmp_path, tiny_generator):
+def api(tmp_path, tiny_generator, database_url):
     """A client over a seeded store and one API key per seed user (``api.h['bob']`` are bob's headers)."""
     from kinora.auth import create_key
     from kinora.provenance.certs import load_signer_material
@@ -27,7 +27,8 @@ def api(tmp_path, tiny_generator):
     from serving.api import create_api
 
     settings = Settings(home=tmp_path / "home", serve={"recovery_interval_s": 0.2},
-                        consent={"recording_max_bytes": 400_000})
+                        consent={"recording_max_bytes": 400_000},
+                        store={"database_url": database_url} if database_url else {})
     stores = Stores.open(settings)
     with stores.engine.begin() as conn:
         seed(conn=conn, settings=settings, media=stores.media)
