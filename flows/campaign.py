@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from kinora import generation
+from kinora import generation, observability
 from kinora.campaign import load_campaign, plan_requests
 from kinora.errors import one_line
 from kinora.generation import Admission, GenerationSpec
@@ -270,6 +270,7 @@ def campaign(campaign_file: str) -> CampaignSummary:
 
     logger = get_run_logger()
     settings = load_settings()
+    observability.configure(settings)
     stores = Stores.open(settings)
     material = load_signer_material(settings.provenance, settings.cert_dir)
 

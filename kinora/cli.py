@@ -173,6 +173,39 @@ def dashboard(port: int = typer.Option(None, help="Port; default from settings (
 
 
 @app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    timeout: float = typer.Option(2.0, min=0.1, help="Seconds each network check may take."),
+) -> None:
+    """The health of every component: store and jobs, lake, media, analytics, ranker, API, Ray, Prefect.
+
+    Exit 0 when the required components (store, lake, media) answer, 1 when one is down."""
+    from kinora import status as health
+
+    checks = health.status(_settings(), timeout_s=timeout)
+    if as_json:
+        typer.echo(health.as_json(checks))
+    else:
+        width = max(len(c.component) for c in checks)
+        for c in checks:
+            typer.echo(f"{c.component:<{width}}  {c.state:<4}  {c.detail}")
+    raise typer.Exit(0 if health.healthy(checks) else 1)
+
+
+@app.command()
+def trace(request_id: str = typer.Argument(..., help="A generation's request id (the job id: req_...).")) -> None:
+    """Every step of one generation, from every process's JSON log: submitted, admitted, published."""
+    from kinora.observability import read_trace
+
+    settings = _settings()
+    lines = list(read_trace(settings.log_dir, request_id))
+    if not lines:
+        _die(f"no trace of {request_id} under {settings.log_dir}", code=1)
+    for doc in lines:
+        typer.echo(json.dumps(doc, ensure_ascii=False))
+
+
+@app.command()
 def verify(
     file: Path = typer.Argument(..., help="A video file to check (MP4)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),

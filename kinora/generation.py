@@ -17,6 +17,7 @@ from typing import Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from kinora.observability import metrics, trace
 from kinora.settings import Settings
 from kinora.stores import catalog, utcnow
 from kinora.stores import jobs as job_store
@@ -120,12 +121,16 @@ def resolve_remix(*, conn: sa.Connection, video_id: str) -> tuple[str, list[str]
     return parent.media_key, handles
 
 
-def register(*, conn: sa.Connection, spec: GenerationSpec) -> bool:
-    """Store the job as queued unless it exists; return True when new."""
-    return job_store.create_job(
+def register(*, conn: sa.Connection, spec: GenerationSpec, api_key_id: str | None = None) -> bool:
+    """Store the job as queued unless it exists; return True when new (``api_key_id``: the API
+    key that submitted it, for quotas and leases)."""
+    created = job_store.create_job(
         conn=conn, job_id=spec.request_id, requester_id=spec.requester_id, prompt=spec.prompt,
-        params=spec.params(), campaign_id=spec.campaign_id,
+        params=spec.params(), campaign_id=spec.campaign_id, api_key_id=api_key_id,
     )
+    trace("generation.submitted", request_id=spec.request_id, source=spec.source, campaign_id=spec.campaign_id,
+          requester_id=spec.requester_id, new=created, duration_s=spec.duration_s, resolution=f"{spec.width}x{spec.height}")
+    return created
 
 
 def consent_stage(*, conn: sa.Connection, spec: GenerationSpec, settings: Settings) -> ConsentDecision:
@@ -260,6 +265,11 @@ def record_outcome(
 ) -> None:
     """Write the request's outcome (and the video, when published) to the lake."""
     now = utcnow()
+    trace("generation.published" if status == "published" else "generation.failed" if status == "failed" else "generation.blocked",
+          request_id=spec.request_id, source=spec.source, status=status, reason=reason,
+          video_id=video.video_id if video else None, device=device, model_version=model_version,
+          **{f"{k}_s": round(v, 4) for k, v in seconds.items() if v is not None})
+    metrics().generations.inc(tags={"outcome": status, "source": spec.source})
     lake.append("generations", [dict(
         request_id=spec.request_id, campaign_id=spec.campaign_id, requester_id=spec.requester_id, source=spec.source,
         status=status, reason=reason, video_id=video.video_id if video else None, model_family=model_family,
@@ -305,6 +315,9 @@ def note_call_time(clip, wall_s: float):
 def record_decisions(*, lake: Lake, spec: GenerationSpec, admission: Admission) -> None:
     """Mirror the admission decisions into the lake for analytics."""
     now = utcnow()
+    trace("generation.admitted" if admission.allowed else "generation.refused", request_id=spec.request_id,
+          source=spec.source, stage=None if admission.allowed else admission.stage,
+          consent=admission.consent.reason, rights=admission.rights.decision if admission.rights else None)
     rows = [dict(request_id=spec.request_id, campaign_id=spec.campaign_id, stage="consent",
                  outcome="allow" if admission.consent.allowed else "block", reason=admission.consent.reason, ts=now)]
     if admission.rights is not None:

@@ -199,6 +199,9 @@ class ServeSettings(_Strict):
     job_lease_s: float = Field(30.0, gt=0, description="Lease an ingress replica holds on a job it works on; renewed while it works.")
     recovery_interval_s: float = Field(5.0, gt=0, description="How often an ingress replica looks for jobs whose worker died.")
     max_attempts: int = Field(3, ge=1, description="Attempts at one API job (replica deaths included) before it fails.")
+    metrics_export_port: int = Field(
+        9095, ge=1, le=65535, description="Port a local Ray serves Prometheus metrics on (Kinora's and Ray Serve's); "
+        "a cluster's nodes set their own with `ray start --metrics-export-port`.")
 
 
 class EventSettings(_Strict):
@@ -259,6 +262,13 @@ class DashboardSettings(_Strict):
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads for dashboard queries; default: all cores.")
 
 
+class ObservabilitySettings(_Strict):
+    """Structured logs (metrics are Ray's: serve.metrics_export_port)."""
+
+    log_dir: Path | None = Field(None, description="Folder of the JSON trace logs, one file per process; default <home>/logs.")
+    log_stderr: bool = Field(False, description="Also write the JSON trace lines to stderr (for a log collector).")
+
+
 class Settings(BaseSettings):
     """All of Kinora's configuration; see the module docstring for how it is set."""
 
@@ -284,6 +294,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     ranking: RankingSettings = Field(default_factory=RankingSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @field_validator("home")
     @classmethod
@@ -337,6 +348,10 @@ class Settings(BaseSettings):
     @property
     def consent_key_dir(self) -> Path:
         return (self.consent.key_dir or self.home / "keys").resolve()
+
+    @property
+    def log_dir(self) -> Path:
+        return (self.observability.log_dir or self.home / "logs").resolve()
 
     @property
     def analytics_dir(self) -> Path:

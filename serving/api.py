@@ -14,6 +14,7 @@ import logging
 import secrets
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -25,7 +26,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kinora import auth, generation
+from kinora import auth, generation, observability
 from kinora.ids import new_id, stable_id
 from kinora.settings import Settings
 from kinora.stores import catalog
@@ -184,6 +185,18 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                               "`Authorization: Bearer <key>` (create keys with `kinora keys create`).")
     api.state.worker = worker
     api.state.feed_ranking = feed_ranking
+    observability.configure(settings)
+
+    @api.middleware("http")
+    async def _measure(request: Request, call_next):
+        """Request count and latency per route template (not per path: ids would explode the series)."""
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "(unmatched)")
+        m = observability.metrics()
+        m.http_requests.inc(tags={"route": route, "method": request.method, "status": str(response.status_code)})
+        m.http_latency.observe((time.perf_counter() - t0) * 1000, tags={"route": route})
+        return response
 
     @api.exception_handler(auth.AuthError)
     async def _auth_error(_request: Request, exc: auth.AuthError) -> JSONResponse:
@@ -262,8 +275,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             if job_store.get_job(conn=conn, job_id=spec.request_id) is not None:
                 return False, None  # same Idempotency-Key: no second job, no quota spent
             auth.check_quota(conn=conn, principal=who)
-            job_store.create_job(conn=conn, job_id=spec.request_id, requester_id=spec.requester_id, prompt=spec.prompt,
-                                 params=spec.params(), api_key_id=who.key_id)
+            generation.register(conn=conn, spec=spec, api_key_id=who.key_id)
             return True, generation.admit(conn=conn, spec=spec, settings=settings)
 
     @api.post("/v1/generations", status_code=202, response_model=GenerationOut,
@@ -359,7 +371,10 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                                             steered=bool(steer), candidates=page.candidates)
             return FeedOut(videos=items, next_cursor=page.next_cursor, withheld=page.withheld, request_id=page.request_id,
                            model_version=page.model_version, candidates=page.candidates)
-        return await asyncio.get_running_loop().run_in_executor(feed_ranking()["executor"], ranked)
+        t0 = time.perf_counter()
+        out = await asyncio.get_running_loop().run_in_executor(feed_ranking()["executor"], ranked)
+        observability.metrics().feed_latency.observe((time.perf_counter() - t0) * 1000)
+        return out
 
     def chronological_feed(limit: int, cursor: str | None) -> FeedOut:
         after = None
@@ -413,7 +428,12 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             events = validate(body.events)
         except EventBatchError as exc:
             raise _field_errors([(f"events[{exc.index}].{exc.field}", exc.message)]) from None
-        return await asyncio.to_thread(ingest, engine=stores.engine, lake=stores.lake, events=events)
+        result = await asyncio.to_thread(ingest, engine=stores.engine, lake=stores.lake, events=events)
+        m = observability.metrics()
+        m.events.inc(result.accepted, tags={"outcome": "accepted"})
+        if result.duplicates:
+            m.events.inc(result.duplicates, tags={"outcome": "duplicate"})
+        return result
 
     @api.post("/v1/provenance/verify", response_model=VerifyReport, responses=_errors(413, 422),
               openapi_extra={"requestBody": {"required": True,

@@ -54,6 +54,7 @@ def ensure_ray(settings: Settings) -> None:
         object_store_memory=settings.serve.object_store_mb * 1024 * 1024,
         log_to_driver=False,
         logging_level=logging.WARNING,
+        _metrics_export_port=settings.serve.metrics_export_port,  # Prometheus: Kinora's metrics and Serve's
     )
 
 

@@ -70,6 +70,7 @@ class JobWorker:
             await asyncio.sleep(self.settings.serve.recovery_interval_s)
 
     async def recover_once(self) -> int:
+        await asyncio.to_thread(self._report_jobs)
         rows = await asyncio.to_thread(self._orphans)
         n = 0
         for row in rows:
@@ -79,6 +80,17 @@ class JobWorker:
         if n:
             logger.warning("recovering %d orphaned generation jobs", n)
         return n
+
+    def _report_jobs(self) -> None:
+        """Jobs by state (the store's, so every replica reports the same) and this replica's in flight."""
+        from kinora.observability import metrics
+
+        with self.stores.engine.connect() as conn:
+            counts = job_store.counts_by_status(conn=conn)
+        m = metrics()
+        for state in ("queued", "running", "succeeded", "failed", "blocked", "cancelled"):
+            m.jobs.set(counts.get(state, 0), tags={"state": state})
+        m.inflight.set(len(self.tasks))
 
     def _orphans(self) -> list[sa.Row]:
         with self.stores.engine.connect() as conn:

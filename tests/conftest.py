@@ -30,6 +30,7 @@ for key in [k for k in os.environ if k.startswith("KINORA_")]:
     del os.environ[key]  # tests never inherit a developer's settings
 os.environ["KINORA_HOME"] = str(_SESSION_ROOT / "home")
 os.environ["KINORA_SERVE__PORT"] = "18123"
+os.environ["KINORA_SERVE__METRICS_EXPORT_PORT"] = "18124"
 os.environ["KINORA_SERVE__JOB_LEASE_S"] = "3"  # replicas killed in tests: their jobs are taken over quickly
 os.environ["KINORA_SERVE__RECOVERY_INTERVAL_S"] = "0.5"
 

@@ -135,3 +135,20 @@ def orphaned_api_jobs(*, conn: sa.Connection, limit: int = 100) -> list[sa.Row]:
         .limit(limit)
     )
     return list(conn.execute(q))
+
+
+def counts_by_status(*, conn: sa.Connection) -> dict[str, int]:
+    """How many jobs are in each state (for ``kinora status`` and the metrics)."""
+    rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
+    return {status: n for status, n in rows}
+
+
+def stuck(*, conn: sa.Connection, older_than_s: float) -> list[sa.Row]:
+    """API jobs marked running (or queued under a lease) whose lease lapsed more than
+    ``older_than_s`` ago: no replica is working on them and none has taken them over."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    return list(conn.execute(
+        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_owner, jobs.c.lease_expires_at)
+        .where(jobs.c.status.in_(("queued", "running")), jobs.c.lease_expires_at.is_not(None),
+               jobs.c.lease_expires_at < cutoff)
+        .order_by(jobs.c.lease_expires_at).limit(100)))

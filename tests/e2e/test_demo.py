@@ -260,3 +260,32 @@ def test_demo_retrains_the_ranker_and_the_api_serves_a_ranked_feed(demo_run, ser
     assert feed["model_version"] == r["production"]  # the Serve ingress picked the promoted version up
     assert len(feed["videos"]) in range(1, 6) and all(v["reasons"] for v in feed["videos"])
     assert [v["position"] for v in feed["videos"]] == list(range(len(feed["videos"])))
+
+
+def test_prometheus_metrics_and_the_trace_of_a_campaign_request(demo_run, serve_app):
+    from kinora.observability import read_trace
+
+    url = f"http://127.0.0.1:{serve_app.serve.metrics_export_port}/metrics"
+    wanted = ("ray_kinora_http_requests_total", "ray_kinora_http_request_ms_bucket", "ray_kinora_jobs{",
+              "ray_kinora_generations_total", "ray_serve_num_http_requests_total")
+    deadline, text = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:  # Ray's agent exports what the replicas recorded every few seconds
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        if all(w in text for w in wanted):
+            break
+        time.sleep(2)
+    missing = [w for w in wanted if w not in text]
+    assert not missing, missing
+    lines = [ln for ln in text.splitlines() if ln.startswith("ray_kinora_http_requests_total{")]
+    assert any('route="/v1/generations"' in ln and 'status="202"' in ln for ln in lines), lines[:5]
+    assert any('source="campaign"' in ln and 'outcome="published"' in ln
+               for ln in text.splitlines() if ln.startswith("ray_kinora_generations_total{"))
+    # the campaign's first published request, traced across the flow's steps by its request id
+    with Stores.open(serve_app).engine.connect() as conn:
+        job = conn.execute(sa.text("SELECT id, video_id FROM jobs WHERE campaign_id = 'demo-launch' AND status = 'succeeded' "
+                                   "ORDER BY id LIMIT 1")).one()
+    request_id = job.id
+    events = [d for d in read_trace(serve_app.log_dir, request_id) if d["source"] == "campaign"]
+    assert [d["event"] for d in events][:3] == ["generation.submitted", "generation.admitted", "generation.published"]
+    assert events[2]["video_id"] == job.video_id

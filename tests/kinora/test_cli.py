@@ -10,7 +10,7 @@ COMMANDS = [[], ["demo"], ["seed"], ["serve"], ["dashboard"], ["verify"], ["sett
             ["rights"], ["rights", "import"], ["db"], ["db", "migrate"], ["keys"], ["keys", "create"], ["keys", "list"],
             ["keys", "revoke"], ["rights", "screen"], ["rights", "rescreen"], ["consent"], ["consent", "verify-ledger"],
             ["consent", "export"], ["consent", "sweep"], ["events"], ["events", "import"], ["analytics"],
-            ["analytics", "refresh"], ["analytics", "metrics"]]
+            ["analytics", "refresh"], ["analytics", "metrics"], ["status"], ["trace"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "kinora")

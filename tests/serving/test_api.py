@@ -100,6 +100,24 @@ def test_submit_poll_fetch_metadata_and_range(env):
     assert c.get(f"/v1/videos/{video['id']}.jpg").content[:2] == b"\xff\xd8"
 
 
+def test_one_request_id_traces_a_generation_from_submission_to_its_video(env):
+    from kinora.observability import read_trace
+
+    r = env.client.post("/v1/generations", json={"prompt": "A lantern on a pier", "duration_s": 1, "seed": 4})
+    done = _wait(env.client, r.json()["id"])
+    assert done["status"] == "succeeded", done
+    lines = list(read_trace(env.settings.log_dir, done["id"]))
+    assert [d["event"] for d in lines] == ["generation.submitted", "generation.admitted", "generation.published"]
+    assert {d["request_id"] for d in lines} == {done["id"]} and all(d["source"] == "api" for d in lines)
+    published = lines[-1]
+    assert published["video_id"] == done["video"]["id"] and published["device"] == "cpu" and published["generate_s"] > 0
+    assert lines[0]["ts"] <= lines[1]["ts"] <= lines[2]["ts"] and lines[0]["level"] == "INFO"
+    refused = env.client.post("/v1/generations", json={"prompt": "@zed juggling", "cameos": ["zed"], "duration_s": 1})
+    assert refused.status_code == 403
+    events = [d["event"] for d in read_trace(env.settings.log_dir, refused.json()["id"])]
+    assert events == ["generation.submitted", "generation.refused", "generation.blocked"]
+
+
 def test_idempotency_key_returns_the_same_job(env):
     body = {"prompt": "A quiet pond", "duration_s": 1, "seed": 1}
     first = env.client.post("/v1/generations", json=body, headers={"Idempotency-Key": "abc"})
