@@ -82,9 +82,8 @@ class PolarsPages:
               .group_by("period").agg(user_days=pl.col("active_users").sum(), days=pl.col("day").n_unique(),
                                       sessions=pl.col("sessions").sum(), views=pl.col("views").sum(),
                                       watch_ms=pl.col("watch_ms").sum(), likes=pl.col("likes").sum()))
-        g = (self.generations().filter((pl.col("ts") >= ps) & (pl.col("ts") < e),
-                                       self._in("campaign_id", p["campaigns"]) if not p["campaigns"] else
-                                       pl.col("campaign_id").fill_null("(api)").is_in(p["campaigns"]))
+        campaign = pl.col("campaign_id").fill_null("(api)").is_in(p["campaigns"]) if p["campaigns"] else pl.lit(True)
+        g = (self.generations().filter((pl.col("ts") >= ps) & (pl.col("ts") < e), campaign)
              .with_columns(period=pl.when(pl.col("ts") >= s).then(pl.lit("current")).otherwise(pl.lit("previous")))
              .group_by("period").agg(requested=pl.len(), published=(pl.col("status") == "published").sum(),
                                      blocked=pl.col("status").is_in(["blocked_consent", "blocked_rights"]).sum()))

@@ -150,7 +150,7 @@ def analytics_refresh() -> dict:
     return flow()
 
 
-def ranking_round_trip(settings: Settings, *, videos: Path | None = None, timeout_s: float = 30.0) -> dict:
+def ranking_round_trip(settings: Settings, *, videos: Path, timeout_s: float = 30.0) -> dict:
     """Retrain from the lake (``videos``: the catalog's simulated videos, which the lake's videos
     table does not hold), then ask the API for alice's ranked feed until it is ranked by the
     production version (the ingress reloads it within ``reload_check_s``)."""
@@ -158,11 +158,7 @@ def ranking_round_trip(settings: Settings, *, videos: Path | None = None, timeou
     from kinora.auth import create_key
     from kinora.ranking.registry import Registry
 
-    if videos is None:
-        events, videos = simulated_history(settings)
-        summary = ranking_retrain(events=str(events), videos=str(videos))
-    else:
-        summary = ranking_retrain(videos=str(videos))
+    summary = ranking_retrain(videos=str(videos))
     production = Registry(settings.ranking_dir).production()
     with Stores.open(settings).engine.begin() as conn:
         _key_id, secret = create_key(conn=conn, user_handle="alice", name="demo-feed", scopes=["feed:read"])

@@ -29,36 +29,42 @@ from pathlib import Path
 from kinora.settings import Settings
 
 TRACE_LOGGER = "kinora.trace"
-_configured: set[str] = set()
+_configured: dict = {}  # the process's current trace handlers and what they were made for
 _lock = threading.Lock()
 
 
 # -- logs ----------------------------------------------------------------------------------------
 
 def configure(settings: Settings) -> None:
-    """Send this process's trace lines to ``<log_dir>/<host>-<pid>.jsonl`` (and stderr when set); idempotent."""
+    """Send this process's trace lines to ``<log_dir>/<host>-<pid>.jsonl`` (and stderr when set).
+
+    Idempotent; a process has one data home, so configuring another one (tests do) moves the
+    trace there rather than writing every line twice."""
     from pythonjsonlogger.json import JsonFormatter
 
     log_dir = settings.log_dir
-    key = f"{log_dir}:{os.getpid()}"
+    key = (str(log_dir), os.getpid(), settings.observability.log_stderr)
     with _lock:
-        if key in _configured:
+        if _configured.get("key") == key:
             return
         logger = logging.getLogger(TRACE_LOGGER)
+        for handler in _configured.get("handlers", []):
+            logger.removeHandler(handler)
+            handler.close()
         logger.setLevel(logging.INFO)
         logger.propagate = False  # the trace is data: it does not go to the human-readable root log
-        fmt = JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"asctime": "ts", "levelname": "level",
-                                                                                           "name": "logger", "message": "event"},
-                            timestamp=False, json_ensure_ascii=False)
+        fmt = JsonFormatter("{levelname}{name}{message}", style="{", timestamp="ts",  # ISO 8601, UTC, microseconds
+                            rename_fields={"levelname": "level", "name": "logger", "message": "event"},
+                            json_ensure_ascii=False)
         log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_dir / f"{socket.gethostname()}-{os.getpid()}.jsonl", encoding="utf-8")
-        handler.setFormatter(fmt)
-        logger.addHandler(handler)
+        handlers: list[logging.Handler] = [
+            logging.FileHandler(log_dir / f"{socket.gethostname()}-{os.getpid()}.jsonl", encoding="utf-8")]
         if settings.observability.log_stderr:
-            err = logging.StreamHandler()
-            err.setFormatter(fmt)
-            logger.addHandler(err)
-        _configured.add(key)
+            handlers.append(logging.StreamHandler())
+        for handler in handlers:
+            handler.setFormatter(fmt)
+            logger.addHandler(handler)
+        _configured.update(key=key, handlers=handlers)
 
 
 def trace(event: str, *, request_id: str, **fields) -> None:
@@ -88,6 +94,30 @@ class _Noop:
     def set(self, *_a, **_k) -> None: ...
 
 
+class _Safe:
+    """A Ray metric that can never fail the request recording it: Ray raises on a zero increment
+    (a batch of only duplicates) and on a tag it does not know; such a sample is dropped and logged."""
+
+    def __init__(self, metric) -> None:
+        self._m = metric
+
+    def _call(self, fn, *args, **kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - metrics are best effort
+            logging.getLogger(__name__).debug("metric sample dropped", exc_info=True)
+
+    def inc(self, value: float = 1.0, tags: dict | None = None) -> None:
+        if value > 0:
+            self._call(self._m.inc, value, tags=tags)
+
+    def observe(self, value: float, tags: dict | None = None) -> None:
+        self._call(self._m.observe, value, tags=tags)
+
+    def set(self, value: float, tags: dict | None = None) -> None:
+        self._call(self._m.set, value, tags=tags)
+
+
 def _ray_up() -> bool:
     import sys
 
@@ -98,26 +128,27 @@ class Metrics:
     """Kinora's metrics, created once per process (Ray metrics register by name)."""
 
     def __init__(self) -> None:
-        if _ray_up():
-            from ray.util.metrics import Counter, Gauge, Histogram
-
-            ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
-            self.http_requests = Counter("kinora_http_requests", description="HTTP requests by route and status.",
-                                         tag_keys=("route", "method", "status"))
-            self.http_latency = Histogram("kinora_http_request_ms", description="HTTP request latency, ms.",
-                                          boundaries=ms, tag_keys=("route",))
-            self.feed_latency = Histogram("kinora_feed_ms", description="Ranked feed requests, ms.", boundaries=ms)
-            self.events = Counter("kinora_events_ingested", description="Engagement events by outcome.",
-                                  tag_keys=("outcome",))
-            self.jobs = Gauge("kinora_jobs", description="Generation jobs by state (the operational store).",
-                              tag_keys=("state",))
-            self.inflight = Gauge("kinora_api_jobs_in_flight", description="API jobs this replica is generating.")
-            self.generations = Counter("kinora_generations", description="Requests by final outcome and source.",
-                                       tag_keys=("outcome", "source"))
-        else:
+        if not _ray_up():
             noop = _Noop()
             self.http_requests = self.http_latency = self.feed_latency = self.events = noop
             self.jobs = self.inflight = self.generations = noop
+            return
+        from ray.util import metrics as ray_metrics
+
+        def make(kind: str, name: str, description: str, tags: tuple[str, ...] = (), **kw) -> _Safe:
+            return _Safe(getattr(ray_metrics, kind)(name, description=description, tag_keys=tags, **kw))
+
+        ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
+        self.http_requests = make("Counter", "kinora_http_requests", "HTTP requests by route and status.",
+                                  ("route", "method", "status"))
+        self.http_latency = make("Histogram", "kinora_http_request_ms", "HTTP request latency, ms.", ("route",),
+                                 boundaries=ms)
+        self.feed_latency = make("Histogram", "kinora_feed_ms", "Ranked feed requests, ms.", boundaries=ms)
+        self.events = make("Counter", "kinora_events_ingested", "Engagement events by outcome.", ("outcome",))
+        self.jobs = make("Gauge", "kinora_jobs", "Generation jobs by state (the operational store).", ("state",))
+        self.inflight = make("Gauge", "kinora_api_jobs_in_flight", "API jobs this replica is generating.")
+        self.generations = make("Counter", "kinora_generations", "Requests by final outcome and source.",
+                                ("outcome", "source"))
 
 
 _metrics: Metrics | None = None
