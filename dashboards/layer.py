@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from dashboards import metrics
 from datasets.schemas import TABLES
+from kinora.stores.lake import Lake, LakeFile
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ MODEL_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class Paths:
-    """Where the layer reads (``lake``) and writes (``root``)."""
+    """Where the layer reads (``lake``: a folder or object storage) and writes (``root``: a local folder)."""
 
-    lake: Path
+    lake: Lake
     root: Path
 
     def rollup(self, name: str, day: str) -> Path:
@@ -97,19 +98,19 @@ class RefreshReport:
 
 # -- reading the lake --------------------------------------------------------------------------
 
-def partitions(lake: Path, table: str) -> dict[str, list[Path]]:
+def as_lake(lake: Lake | Path | str) -> Lake:
+    return lake if isinstance(lake, Lake) else Lake(lake)
+
+
+def partitions(lake: Lake | Path | str, table: str) -> dict[str, list[LakeFile]]:
     """The table's files by day partition (``YYYY-MM-DD``)."""
-    out: dict[str, list[Path]] = {}
-    for f in sorted((lake / table).glob("date=*/*.parquet")):
-        out.setdefault(f.parent.name.removeprefix("date="), []).append(f)
-    return out
+    return as_lake(lake).partitions(table)
 
 
-def fingerprint(files: list[Path]) -> str:
+def fingerprint(files: list[LakeFile]) -> str:
     h = hashlib.sha256()
     for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        h.update(f"{f.name}:{f.size}:{f.version};".encode())
     return h.hexdigest()[:20]
 
 
@@ -124,8 +125,8 @@ def _write(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _files_sql(paths: list[Path]) -> list[str]:
-    return [str(p) for p in paths]
+def _files_sql(files: list[LakeFile]) -> list[str]:
+    return [f.url for f in files]
 
 
 # -- refresh -------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _locked(root: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def refresh(*, lake: Path, root: Path, catalog: Callable[[Path], dict[str, int]] | None = None,
+def refresh(*, lake: Lake | Path | str, root: Path, catalog: Callable[[Path], dict[str, int]] | None = None,
             ranking_dir: Path | None = None, completion_share: float = 0.9, full: bool = False,
             threads: int | None = None, progress: Callable[[str], None] | None = None) -> RefreshReport:
     """Bring the analytics layer up to date with the lake (and the catalog, when ``catalog`` is
@@ -152,7 +153,7 @@ def refresh(*, lake: Path, root: Path, catalog: Callable[[Path], dict[str, int]]
     lengths, which past days were rolled up with).
     """
     say = progress or logger.info
-    paths = Paths(Path(lake), Path(root))
+    paths = Paths(as_lake(lake), Path(root))
     seconds: dict[str, float] = {}
     with _locked(paths.root):
         state = _read_state(paths)
@@ -164,6 +165,7 @@ def refresh(*, lake: Path, root: Path, catalog: Callable[[Path], dict[str, int]]
         seconds["catalog"] = time.perf_counter() - t0
 
         con = _duckdb(threads)
+        paths.lake.place.attach(con)  # a lake on object storage: DuckDB reads it through fsspec
         rebuilt: dict[str, int] = {}
         removed: dict[str, int] = {}
         t0 = time.perf_counter()
@@ -233,7 +235,8 @@ def _compact(paths: Paths, table: str, state: dict) -> tuple[int, int]:
         fp = fingerprint(files)
         if seen.get(day) == fp:
             continue
-        _write(pa.concat_tables([pq.read_table(f, schema=TABLES[table]) for f in files]), paths.compact(table, day))
+        _write(pa.concat_tables([paths.lake.read_file(f.url, schema=TABLES[table]) for f in files]),
+               paths.compact(table, day))
         seen[day] = fp
         rebuilt += 1
     gone = [d for d in seen if d not in parts]
@@ -262,7 +265,7 @@ def _roll_up_events(con, paths: Paths, state: dict, completion_share: float, say
             con.execute("CREATE OR REPLACE TEMP TABLE prev_impressions AS "
                         "SELECT user_id, video_id, ts, position, request_id FROM day_events LIMIT 0")
         req_files = requests.get(day, []) + requests.get(_previous(day), [])
-        _temp_from_lake(con, "day_requests", "feed_requests", req_files)
+        _temp_from_lake(con, paths.lake, "day_requests", "feed_requests", req_files)
         for name, sql in metrics.ROLLUPS.items():
             _copy(con, sql, paths.rollup(name, day), completion_share=completion_share)
         seen[day] = want[day]
@@ -276,8 +279,9 @@ def _roll_up_events(con, paths: Paths, state: dict, completion_share: float, say
     return len(todo), len(gone)
 
 
-def _temp_from_lake(con, name: str, table: str, files: list[Path]) -> None:
-    data = pa.concat_tables([pq.read_table(f, schema=TABLES[table]) for f in files]) if files else TABLES[table].empty_table()
+def _temp_from_lake(con, lake: Lake, name: str, table: str, files: list[LakeFile]) -> None:
+    data = (pa.concat_tables([lake.read_file(f.url, schema=TABLES[table]) for f in files]) if files
+            else TABLES[table].empty_table())
     con.register(f"{name}_arrow", data)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
     con.unregister(f"{name}_arrow")
@@ -320,19 +324,19 @@ def _num(value) -> float | None:
 
 # -- connect -------------------------------------------------------------------------------------
 
-def connect(*, lake: Path, root: Path, threads: int | None = None, raw: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(*, lake: Lake | Path | str, root: Path, threads: int | None = None, raw: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the semantic layer as views: the catalog snapshot (``cat_*``),
     ``video_dim``, the rollups, the derived tables, and ``generations``/``decisions``/
     ``verifications``/``feed_requests``/``ranking_models``. With ``raw``, also the lake as written
     (``*_raw``, and ``events`` deduplicated) for ad-hoc questions: binding those views reads the
     footer of every lake file, which the pages never need."""
-    paths = Paths(Path(lake), Path(root))
+    paths = Paths(as_lake(lake), Path(root))
     con = _duckdb(threads)
     if raw:
+        paths.lake.place.attach(con)
         for table, schema in TABLES.items():
-            files = [f for fs in partitions(paths.lake, table).values() for f in fs]
-            if files:
-                glob = str(paths.lake / table / "date=*" / "*.parquet").replace("'", "''")
+            if paths.lake.listing(table):
+                glob = paths.lake.glob(table).replace("'", "''")
                 con.execute(f"CREATE VIEW {table}_raw AS SELECT * EXCLUDE (date) "
                             f"FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
             else:
@@ -412,7 +416,9 @@ def refresh_all(settings: "Settings", *, full: bool = False,  # noqa: F821 - kin
         with engine.connect() as conn, conn.begin():
             return export_catalog(conn=conn, out_dir=folder)
 
-    return refresh(lake=settings.lake_dir, root=settings.analytics_dir, catalog=snapshot,
+    from kinora.stores.objects import lake_place
+
+    return refresh(lake=Lake(lake_place(settings)), root=settings.analytics_dir, catalog=snapshot,
                    ranking_dir=settings.ranking_dir, completion_share=settings.dashboard.completion_share, full=full,
                    threads=settings.dashboard.duckdb_threads, progress=progress)
 

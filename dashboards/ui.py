@@ -71,14 +71,14 @@ def _choices(lake: str, root: str, _stamp: str) -> dict:
 def page_data(page: str, f: Filters) -> dict[str, pl.DataFrame]:
     s = settings()
     params = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in f.params(s.dashboard.top_n).items()))
-    out = _page(str(s.lake_dir), str(s.analytics_dir), s.dashboard.duckdb_threads, page, params, stamp(s))
+    out = _page(s.lake_location, str(s.analytics_dir), s.dashboard.duckdb_threads, page, params, stamp(s))
     return {k: v.clone() for k, v in out.items()}
 
 
 def sidebar() -> Filters:
     """Draw the filters (and the refresh control) in the sidebar; return the current choices."""
     s = settings()
-    choices = _choices(str(s.lake_dir), str(s.analytics_dir), stamp(s))
+    choices = _choices(s.lake_location, str(s.analytics_dir), stamp(s))
     last = choices["last_day"] or date.today()
     with st.sidebar:
         st.header("Filters")

@@ -24,6 +24,8 @@ from pydantic import BaseModel
 from kinora.ranking import pipeline
 from kinora.ranking.registry import Registry
 from kinora.ranking.snapshot import gate_files, snapshot_lake
+from kinora.stores.lake import Lake
+from kinora.stores.objects import lake_place
 from kinora.settings import Settings, load_settings
 
 
@@ -45,7 +47,7 @@ def take_snapshot(settings: Settings, events: str | None, videos: str | None) ->
     """Freeze the inputs; lake batches go through the quality gate here (failures quarantined)."""
     folder = settings.home / "ranking" / "snapshots" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     if events is None:
-        ev, vids, gate = snapshot_lake(settings.lake_dir, folder, extra_videos=Path(videos) if videos else None)
+        ev, vids, gate = snapshot_lake(Lake(lake_place(settings)), folder, extra_videos=Path(videos) if videos else None)
         return ev, vids, len(gate.passed), gate.quarantined
     if videos is None:
         raise ValueError("events given without videos: name both files, or neither to use the lake")
@@ -101,7 +103,7 @@ def ranking_retrain(events: str | None = None, videos: str | None = None, traine
     ev, vids, passed, quarantined = timed("snapshot", take_snapshot, settings, events, videos)
     if quarantined:
         logger.warning("quarantined %d events batches: %s (reports under %s)", len(quarantined), quarantined,
-                       settings.lake_dir / "_quarantine" / "events")
+                       f"{settings.lake_location}/_quarantine/events")
     timed("validate", validate, settings, ev, vids, events is None)
     ds = timed("features", build_features, settings, ev, vids)
     model, log = timed("train", train, settings, ds, trainer)

@@ -343,7 +343,8 @@ def clip_request(spec: GenerationSpec, media: "MediaStore | None" = None,  # noq
     if spec.remix_media_key:
         if media is None:
             raise ValueError("a remix needs the media store to read its parent")
-        reference = _first_frame(media.path(spec.remix_media_key), spec.width, spec.height)
+        with media.local_file(spec.remix_media_key) as parent:
+            reference = _first_frame(parent, spec.width, spec.height)
     elif spec.cameos and media is not None and settings is not None and engine is not None:
         reference = cameo_reference(spec=spec, media=media, settings=settings, engine=engine)
     return ClipRequest(

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ObjectStorageSettings(_Strict):
+    """How to reach the object store that ``store.lake_url``/``store.media_url`` name (S3 or any
+    S3-compatible server: MinIO, Ceph, R2). Left empty, the standard AWS credential chain applies."""
+
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://minio:9000; default: AWS.")
+    access_key_id: str | None = Field(None, description="Access key id; default: the AWS credential chain.")
+    secret_access_key: SecretStr | None = Field(None, description="Secret access key; default: the AWS credential chain.")
+    region: str | None = Field(None, description="Region of the bucket, e.g. eu-west-1.")
+
+
 class StoreSettings(_Strict):
     """Where operational state, the lake and media live."""
 
@@ -42,6 +52,13 @@ class StoreSettings(_Strict):
     )
     lake_dir: Path | None = Field(None, description="Root of the Parquet lake; default: <home>/lake.")
     media_dir: Path | None = Field(None, description="Root of the media store (MP4s, thumbnails); default: <home>/media.")
+    lake_url: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9+]*://.+", description="Object-storage URL of the lake (e.g. s3://bucket/lake); "
+        "overrides lake_dir. DuckDB and Polars read it there.")
+    media_url: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9+]*://.+", description="Object-storage URL of the media store (e.g. s3://bucket/media); "
+        "overrides media_dir.")
+    object_storage: ObjectStorageSettings = Field(default_factory=ObjectStorageSettings)
     sqlite_busy_timeout_s: float = Field(30.0, gt=0, description="How long a SQLite writer waits for the lock.")
 
 
@@ -183,6 +200,12 @@ class CampaignSettings(_Strict):
 
     chunk_size: int = Field(16, ge=1, description="Requests taken through the stages together; bounds memory held in clips.")
     max_workers: int = Field(4, ge=1, description="Concurrent generation calls per campaign (lets Serve batch them).")
+    batch_actors: int = Field(1, ge=1, description="Generator actors in the Ray Data pool of a batch campaign "
+                              "(`kinora campaign run --engine ray-data`); each loads the model once.")
+    batch_size: int = Field(4, ge=1, description="Requests per map_batches call of a batch campaign (same-shaped ones share a pipeline call).")
+    batch_num_gpus: float | None = Field(None, ge=0, description="GPUs each Ray Data generator actor reserves; default generation.num_gpus.")
+    batch_num_cpus: float | None = Field(None, ge=0, description="CPUs each Ray Data generator actor reserves; "
+                                         "default Ray Data's (1).")
 
 
 class ServeSettings(_Strict):
@@ -342,6 +365,21 @@ class Settings(BaseSettings):
         return (self.store.media_dir or self.home / "media").resolve()
 
     @property
+    def lake_location(self) -> str:
+        """The lake's root: an object-storage URL, or the local folder."""
+        return self.store.lake_url or str(self.lake_dir)
+
+    @property
+    def media_location(self) -> str:
+        """The media store's root: an object-storage URL, or the local folder."""
+        return self.store.media_url or str(self.media_dir)
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Local working space (stamping, verify uploads): always a folder on this machine."""
+        return (self.home / "tmp").resolve()
+
+    @property
     def cert_dir(self) -> Path:
         return (self.provenance.cert_dir or self.home / "keys").resolve()
 
@@ -369,6 +407,8 @@ class Settings(BaseSettings):
         """Return the resolved settings as JSON-able data, passwords hidden, for start-up logs."""
         data = self.model_dump(mode="json")
         data["store"]["database_url"] = _redact_url(self.database_url)
+        if self.store.object_storage.secret_access_key is not None:
+            data["store"]["object_storage"]["secret_access_key"] = "***"
         return data
 
 

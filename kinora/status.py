@@ -41,6 +41,14 @@ def _timed(component: str, required: bool, fn) -> Check:
     return Check(component, state, detail, required, round(time.perf_counter() - t0, 3))
 
 
+def _mtime(info: dict) -> float | None:
+    """A listing entry's modification time (local: ``mtime``; S3: ``LastModified``)."""
+    value = info.get("mtime") or info.get("LastModified")
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return float(value) if value is not None else None
+
+
 def _age(ts: float) -> str:
     s = max(0.0, time.time() - ts)
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
@@ -75,24 +83,31 @@ def check_store(settings: Settings, *, stuck_after_s: float) -> list[Check]:
 
 
 def check_files(settings: Settings) -> list[Check]:
+    from kinora.stores.objects import lake_place, media_place
+
+    def writable(where) -> None:
+        """Write and remove a probe object (raises when the place refuses)."""
+        if where.local:
+            os.makedirs(where.root, exist_ok=True)
+        probe = where.path(f".status-{socket.gethostname()}-{os.getpid()}")
+        where.fs.pipe_file(probe, b"ok")
+        where.fs.rm_file(probe)
+
     def lake():
-        root = settings.lake_dir
-        root.mkdir(parents=True, exist_ok=True)
-        if not os.access(root, os.W_OK):
-            return "down", f"{root}: not writable"
-        files = [p for p in root.glob("*/date=*/*.parquet")]
-        if not files:
-            return "ok", f"{root}: writable, empty"
-        newest = max(p.stat().st_mtime for p in files)
-        return "ok", f"{root}: {len(files):,} files, newest written {_age(newest)} ago"
+        where = lake_place(settings)
+        writable(where)
+        found = where.fs.glob(where.path("*", "date=*", "*.parquet"), detail=True)
+        if not found:
+            return "ok", f"{where}: writable, empty"
+        stamps = [_mtime(i) for i in found.values()]
+        newest = max((t for t in stamps if t is not None), default=None)
+        age = f", newest written {_age(newest)} ago" if newest is not None else ""
+        return "ok", f"{where}: {len(found):,} files{age}"
 
     def media():
-        root = settings.media_dir
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".status-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-        return "ok", f"{root}: writable"
+        where = media_place(settings)
+        writable(where)
+        return "ok", f"{where}: writable"
 
     def analytics():
         from dashboards.layer import refreshed_at

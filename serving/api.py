@@ -23,7 +23,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kinora import auth, generation, observability
@@ -38,6 +38,7 @@ from kinora.provenance.verify import VerifyReport, verification_row
 from kinora.stores.bundle import Stores
 from kinora.trust.consent import check_videos
 from serving.cameo_routes import cameo_router
+from serving.media_files import media_response
 from serving.uploads import read_limited_body
 from serving.worker import JobWorker
 
@@ -132,7 +133,7 @@ class ErrorOut(BaseModel):
 def _errors(*codes: int) -> dict:
     text = {401: "No or invalid API key.", 403: "The key lacks the scope, or consent/rights refused (see reason).",
             404: "No such job or video for this key.", 409: "The job is no longer queued.",
-            413: "The upload is over the size limit.",
+            413: "The upload is over the size limit.", 416: "The Range lies outside the file.",
             422: "The body breaks a limit; detail names the field.", 429: "Quota exceeded; see Retry-After."}
     return {c: {"model": ErrorOut, "description": text[c]} for c in codes}
 
@@ -390,19 +391,21 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         nxt = f"{page.next_cursor[0].isoformat()}|{page.next_cursor[1]}" if page.next_cursor else None
         return FeedOut(videos=items, next_cursor=nxt, withheld=page.withheld)
 
-    @api.get("/v1/videos/{video_id}.mp4", response_class=FileResponse, responses=_errors(401, 403, 404),
+    @api.get("/v1/videos/{video_id}.mp4", response_class=FileResponse, responses=_errors(401, 403, 404, 416),
              dependencies=[Depends(scoped("videos:read"))])
-    async def get_video_file(video_id: str) -> FileResponse:
+    async def get_video_file(video_id: str, request: Request) -> Response:
         """The MP4 (H.264 + AAC, C2PA inside); supports HTTP Range requests."""
         video = await asyncio.to_thread(published, video_id)
-        return FileResponse(stores.media.path(video.media_key), media_type="video/mp4")
+        return await asyncio.to_thread(media_response, stores.media, video.media_key, "video/mp4",
+                                       request.headers.get("range"))
 
     @api.get("/v1/videos/{video_id}.jpg", response_class=FileResponse, responses=_errors(401, 403, 404),
              dependencies=[Depends(scoped("videos:read"))])
-    async def get_thumbnail(video_id: str) -> FileResponse:
+    async def get_thumbnail(video_id: str, request: Request) -> Response:
         """The first frame as JPEG (with the visible mark)."""
         video = await asyncio.to_thread(published, video_id)
-        return FileResponse(stores.media.path(video.thumbnail_key), media_type="image/jpeg")
+        return await asyncio.to_thread(media_response, stores.media, video.thumbnail_key, "image/jpeg",
+                                       request.headers.get("range"))
 
     @api.get("/v1/videos/{video_id}", response_model=VideoOut, responses=_errors(401, 403, 404),
              dependencies=[Depends(scoped("videos:read"))])
@@ -446,8 +449,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         data = await read_limited_body(request, settings.provenance.verify_max_bytes, "video")
 
         def go() -> VerifyReport:
-            settings.media_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".verify-") as tmp:
+            settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=settings.scratch_dir, prefix="verify-") as tmp:
                 path = Path(tmp) / "upload.mp4"
                 path.write_bytes(data)
                 with stores.engine.connect() as conn:

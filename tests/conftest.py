@@ -104,6 +104,52 @@ def seeded(stores, settings):
 
 
 @pytest.fixture(scope="session")
+def s3_endpoint():
+    """A local S3-compatible server (moto's, in its own process) for the object-storage tests."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(_SESSION_ROOT / "moto.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the S3 test server did not start (see {_SESSION_ROOT / 'moto.log'})")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint):
+    """A fresh, empty bucket on the test S3 server; returns (endpoint, bucket)."""
+    import uuid
+
+    import fsspec
+
+    bucket = f"kinora-{uuid.uuid4().hex[:10]}"
+    fs = fsspec.filesystem("s3", key="test", secret="test", skip_instance_cache=True,
+                           client_kwargs={"endpoint_url": s3_endpoint, "region_name": "eu-west-1"})
+    fs.mkdir(bucket)
+    return s3_endpoint, bucket
+
+
+@pytest.fixture(scope="session")
 def session_settings():
     """Settings of the shared session home (the one Serve and flows use)."""
     from kinora.settings import load_settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +116,8 @@ def stamp_clip(
         model_family=clip.model_family, model_version=clip.model_version, seed=clip.seed,
         request_id=request_id, consent_hash=consent_hash, rights_hash=rights_hash,
     )
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.media_dir, prefix=".stamp-") as tmp:
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.scratch_dir, prefix="stamp-") as tmp:
         raw, signed, thumb = Path(tmp) / "raw.mp4", Path(tmp) / "signed.mp4", Path(tmp) / "thumb.jpg"
         encode_mp4(frames, audio, fps=clip.fps, sample_rate=audio_rate, out_path=raw, settings=settings.media)
         split("mux")
@@ -153,9 +154,9 @@ def stamp_clip(
 
 def stamp_request(clip: Clip, *, spec, admission, media: MediaStore, material: SignerMaterial, settings: Settings) -> StampedVideo:
     """Stamp the clip of an admitted request (``kinora.generation`` spec and admission)."""
-    return stamp_clip(
-        clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
-        consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=media,
-        material=material, settings=settings,
-        parent=media.path(spec.remix_media_key) if spec.remix_media_key else None,
-    )
+    with media.local_file(spec.remix_media_key) if spec.remix_media_key else nullcontext() as parent:
+        return stamp_clip(
+            clip, request_id=spec.request_id, creator_handle=spec.requester_handle, title=spec.prompt[:80],
+            consent_hash=admission.consent.digest(), rights_hash=admission.rights.digest(), media=media,
+            material=material, settings=settings, parent=parent,
+        )

@@ -5,6 +5,7 @@ or the files an operator names, into a snapshot folder a retrain reads.
                                                                         └─fail──> lake/_quarantine/events/<batch>/
     passing files ──hard links──> <home>/ranking/snapshots/<id>/events/ ;  videos ──> .../videos.parquet
 
+(A lake on object storage: the passing files are downloaded into the snapshot instead.)
 Hard links cost nothing and lake files are never rewritten, so a snapshot stays exactly what was
 trained on; its fingerprint goes on the model card.
 """
@@ -14,14 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from kinora.ranking import data, quality
+from kinora.stores.lake import Lake
 
 logger = logging.getLogger(__name__)
 
@@ -41,55 +41,62 @@ class GateResult:
     reports: list[quality.QualityReport] = field(default_factory=list)
 
 
-def _lake_batches(lake: Path) -> dict[str, list[Path]]:
-    files = sorted((lake / "events").glob("date=*/*.parquet"))
-    batches: dict[str, list[Path]] = {}
-    for f in files:
-        for b in pl.read_parquet(f, columns=["batch_id"])["batch_id"].unique().to_list():
+def _as_lake(lake: Lake | Path | str) -> Lake:
+    return lake if isinstance(lake, Lake) else Lake(lake)
+
+
+def _read(lake: Lake, files: list[str], columns: list[str] | None = None) -> pl.DataFrame:
+    return pl.read_parquet(files, columns=columns, storage_options=lake.polars_options())
+
+
+def _lake_batches(lake: Lake) -> dict[str, list[str]]:
+    batches: dict[str, list[str]] = {}
+    for f in lake.files("events"):
+        for b in _read(lake, [f], ["batch_id"])["batch_id"].unique().to_list():
             batches.setdefault(b, []).append(f)
     return batches
 
 
-def lake_videos(lake: Path) -> pl.DataFrame:
-    files = sorted((lake / "videos").glob("date=*/*.parquet"))
+def lake_videos(lake: Lake | Path | str) -> pl.DataFrame:
+    lake = _as_lake(lake)
+    files = lake.files("videos")
     if not files:
         return pl.DataFrame(schema={"video_id": pl.Utf8, "creator_id": pl.Utf8, "prompt": pl.Utf8,
                                     "duration_ms": pl.Int64, "published_at": pl.Datetime("us", "UTC")})
-    return pl.read_parquet(files, columns=list(data.VIDEO_COLUMNS)).unique("video_id", keep="last")
+    return _read(lake, files, list(data.VIDEO_COLUMNS)).unique("video_id", keep="last")
 
 
-def gate_lake(lake: Path, known_videos: list[str], *, now: dt.datetime | None = None) -> GateResult:
+def gate_lake(lake: Lake | Path | str, known_videos: list[str], *, now: dt.datetime | None = None) -> GateResult:
     """Check every lake batch not checked before; move failures to quarantine with their report."""
-    lake = Path(lake)
-    done = lake / "_quality" / "events"
-    done.mkdir(parents=True, exist_ok=True)
+    lake = _as_lake(lake)
     result = GateResult()
     for batch, files in sorted(_lake_batches(lake).items()):
-        if (done / f"{batch}.json").is_file():
+        mark = f"_quality/events/{batch}.json"
+        if lake.exists(mark):
             result.passed.append(batch)
             continue
-        frame = pl.read_parquet(files).drop("batch_id")
+        frame = _read(lake, files).drop("batch_id")
         report = quality.check_events(frame, name=batch, known_videos=known_videos, now=now)
         result.reports.append(report)
         if report.success:
-            (done / f"{batch}.json").write_text(json.dumps({"rows": report.rows, "files": [str(f.relative_to(lake)) for f in files],
-                                                           "checked_at": dt.datetime.now(dt.timezone.utc).isoformat()}))
+            lake.write_bytes(mark, json.dumps({"rows": report.rows, "files": [lake.place.relative(f) for f in files],
+                                               "checked_at": dt.datetime.now(dt.timezone.utc).isoformat()}).encode())
             result.passed.append(batch)
             continue
-        target = lake / "_quarantine" / "events" / batch
-        quality.write_report(report, target)
+        target = f"_quarantine/events/{batch}"
+        lake.write_bytes(f"{target}/report.json", json.dumps(report.raw, indent=1, default=str).encode())
+        lake.write_bytes(f"{target}/report.md", report.markdown().encode())
         for f in files:  # whole files: a batch never shares a file with another
-            rel = f.relative_to(lake / "events")
-            (target / rel.parent).mkdir(parents=True, exist_ok=True)
-            os.replace(f, target / rel)
+            rel = lake.place.relative(f).removeprefix("events/")
+            lake.move(f, f"{target}/{rel}")
         logger.warning("quarantined events batch %s: %s", batch, report.summary())
         result.quarantined.append(batch)
     return result
 
 
-def snapshot_lake(lake: Path, out: Path, *, extra_videos: Path | None = None) -> tuple[Path, Path, GateResult]:
-    """Gate the lake's events, then link the passing files and write the videos into ``out``."""
-    lake, out = Path(lake), Path(out)
+def snapshot_lake(lake: Lake | Path | str, out: Path, *, extra_videos: Path | None = None) -> tuple[Path, Path, GateResult]:
+    """Gate the lake's events, then link (or download) the passing files and write the videos into ``out``."""
+    lake, out = _as_lake(lake), Path(out)
     videos = lake_videos(lake)
     if extra_videos is not None:
         videos = pl.concat([videos, data.read_videos(extra_videos)], how="vertical_relaxed").unique("video_id", keep="last")
@@ -106,15 +113,13 @@ def snapshot_lake(lake: Path, out: Path, *, extra_videos: Path | None = None) ->
         if batch not in passed:
             continue
         for f in files:
-            target = events_dir / f"{f.parent.name}-{f.name}"
+            day, name = f.rsplit("/", 2)[-2:]
+            target = events_dir / f"{day}-{name}"
             if not target.exists():
-                try:
-                    os.link(f, target)
-                except OSError:  # another file system: copy
-                    shutil.copy2(f, target)
+                lake.download(f, target)
             linked += 1
     if not linked:
-        raise ValueError(f"no events in the lake at {lake} have passed the quality gate yet")
+        raise ValueError(f"no events in the lake at {lake.root} have passed the quality gate yet")
     videos_path = out / "videos.parquet"
     videos.write_parquet(videos_path)
     return events_dir, videos_path, gate

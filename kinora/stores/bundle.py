@@ -10,6 +10,7 @@ from kinora.settings import Settings
 from kinora.stores.db import get_engine
 from kinora.stores.lake import Lake
 from kinora.stores.media import MediaStore
+from kinora.stores.objects import lake_place, media_place
 
 
 @dataclass
@@ -24,6 +25,6 @@ class Stores:
         settings.home.mkdir(parents=True, exist_ok=True)
         return cls(
             engine=get_engine(settings.database_url, busy_timeout_s=settings.store.sqlite_busy_timeout_s),
-            lake=Lake(settings.lake_dir),
-            media=MediaStore(settings.media_dir),
+            lake=Lake(lake_place(settings)),
+            media=MediaStore(media_place(settings)),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -51,7 +52,7 @@ def test_a_retried_batch_counts_once_and_a_quarantined_batch_leaves_the_numbers(
     assert _views(root, lake.root) == {"2026-11-20": 3}
     quarantine = tmp_path / "lake" / "_quarantine"
     quarantine.mkdir()
-    shutil.move(str(bad[0]), quarantine / bad[0].name)  # what the retrain flow's gate does with a failing batch
+    shutil.move(bad[0], quarantine / Path(bad[0]).name)  # what the retrain flow's gate does with a failing batch
     report = layer.refresh(lake=lake.root, root=root)
     assert report.days_rebuilt["events"] == 1
     assert _views(root, lake.root) == {"2026-11-20": 2}
@@ -62,7 +63,7 @@ def test_a_day_that_leaves_the_lake_leaves_the_rollups(tmp_path):
     files = lake.append("events", [_ev("z1", DAY, "view", watch=1), _ev("z2", DAY - timedelta(days=5), "view", watch=1)])
     root = tmp_path / "analytics"
     layer.refresh(lake=lake.root, root=root)
-    gone = [f for f in files if "2026-11-15" in str(f)][0]
+    gone = [Path(f) for f in files if "2026-11-15" in f][0]
     gone.unlink()
     report = layer.refresh(lake=lake.root, root=root)
     assert report.days_removed["events"] == 1

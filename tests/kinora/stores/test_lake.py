@@ -15,10 +15,10 @@ def test_one_file_per_append_partitioned_by_date(tmp_path):
     d1, d2 = datetime(2026, 11, 24, 23, 0, tzinfo=UTC), datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
     lake.append("decisions", [_decision(d1, "a"), _decision(d2, "b")])
     lake.append("decisions", [_decision(d2, "c")])
-    files = lake.files("decisions")
-    assert [f.parent.name for f in files].count("date=2026-11-25") == 2
-    assert [f.parent.name for f in files].count("date=2026-11-24") == 1
-    assert all(f.name.startswith("w1-") for f in files)
+    files = lake.listing("decisions")
+    assert [f.day for f in files].count("2026-11-25") == 2
+    assert [f.day for f in files].count("2026-11-24") == 1
+    assert all(f.name.startswith("w1-") and f.url.endswith(f"/date={f.day}/{f.name}") for f in files)
     rows = duckdb.sql(f"SELECT request_id, date FROM read_parquet('{lake.glob('decisions')}', hive_partitioning=true) ORDER BY 1").fetchall()
     assert [r[0] for r in rows] == ["a", "b", "c"]
     assert lake.read("decisions").num_rows == 3
