@@ -106,6 +106,8 @@ def campaign_run(
     campaign_file: Path = typer.Argument(..., help="Campaign YAML (see datasets/campaigns/demo.yaml)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     keep_serving: bool = typer.Option(False, help="Leave a locally started Ray and Serve running afterwards."),
+    engine: str = typer.Option("serve", "--engine", help="'serve': generate on the Serve generator deployment; "
+                               "'ray-data': on a Ray Data actor pool (large offline campaigns; reports throughput)."),
 ) -> None:
     """Run a generation campaign: consent, rights, generation, provenance, publish."""
     from kinora.campaign import load_campaign
@@ -114,9 +116,15 @@ def campaign_run(
     _quiet_libraries()
     settings = _settings()
     try:
+        if engine not in ("serve", "ray-data"):
+            _die(f"--engine: {engine!r} is not one of 'serve', 'ray-data'")
         load_campaign(campaign_file)  # fail fast, before Ray or Prefect start
-        from flows.campaign import campaign
-        from serving.runtime import shutdown
+        from serving.runtime import shutdown  # first: it sets Ray's env before Ray loads
+
+        if engine == "ray-data":
+            from flows.campaign_batch import campaign_batch as campaign
+        else:
+            from flows.campaign import campaign
 
         try:
             summary = campaign(str(campaign_file))
@@ -129,6 +137,10 @@ def campaign_run(
         typer.echo(summary.model_dump_json(indent=2))
     else:
         print_summary(summary)
+        if engine == "ray-data":
+            typer.echo(f"throughput: {summary.videos_per_s:.3f} videos/s over {summary.total_seconds:.1f} s; "
+                       f"generation {summary.generated_per_s:.3f} clips/s on {summary.actors} actor(s), "
+                       f"batch size {summary.batch_size}, {summary.num_gpus_per_actor:g} GPU(s) each")
 
 
 @app.command()

@@ -211,7 +211,10 @@ class CampaignSettings(_Strict):
 class ServeSettings(_Strict):
     """Ray and Ray Serve."""
 
-    ray_address: str | None = Field(None, description="Ray cluster to join ('auto', 'ray://host:10001'); default: start a local Ray.")
+    ray_address: str | None = Field(
+        default_factory=lambda: os.environ.get("RAY_ADDRESS") or None,
+        description="Ray cluster to join ('auto', 'head:6379', 'ray://host:10001'); default: Ray's own RAY_ADDRESS "
+        "variable when set, else start a local Ray.")
     host: str = Field("127.0.0.1", description="Serve HTTP host; loopback unless behind a proxy.")
     port: int = Field(8000, ge=1, le=65535, description="Serve HTTP port.")
     app_name: str = Field("kinora", description="Serve application name.")

@@ -43,3 +43,14 @@ def test_redacted_hides_passwords(tmp_path):
     s = Settings(home=tmp_path, store={"database_url": "postgresql+psycopg://kin:hunter2@db/kinora"})
     red = s.redacted()
     assert "hunter2" not in str(red) and "kin:***@db" in red["store"]["database_url"]
+
+
+def test_ray_address_comes_from_rays_own_variable_unless_settings_name_one(monkeypatch):
+    from kinora.settings import Settings
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert Settings().serve.ray_address is None  # no cluster named: a local Ray
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert Settings().serve.ray_address == "head:6379"
+    monkeypatch.setenv("KINORA_SERVE__RAY_ADDRESS", "ray://other:10001")
+    assert Settings().serve.ray_address == "ray://other:10001"
