@@ -50,14 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HEAD = """
-import sys, time, ray
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=sys.argv[1],
-         object_store_memory=256 * 1024 * 1024, log_to_driver=False)
-print(ray.get_runtime_context().gcs_address, flush=True)
-while True:
-    time.sleep(1)
-"""
+from serving.local_head import loopback_head  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "blocked", "cancelled"}
 
@@ -343,7 +336,6 @@ def main(argv: list[str] | None = None) -> int:
     for k in [k for k in os.environ if k.startswith("KINORA_")]:
         del os.environ[k]
     work = Path(tempfile.mkdtemp(prefix="kinora-load-"))
-    temp_dir = tempfile.mkdtemp(prefix="kl-", dir="/tmp")  # Ray's socket paths have a length limit
     db_url = None if args.sqlite else _fresh_postgres(args.postgres_url)
     port = _free_port()
     env = {"KINORA_HOME": str(work / "home"), "KINORA_SERVE__PORT": str(port),
@@ -351,21 +343,12 @@ def main(argv: list[str] | None = None) -> int:
            "KINORA_SERVE__RECOVERY_INTERVAL_S": "0.5", "KINORA_GENERATION__MAX_ONGOING_REQUESTS": "32"}
     if db_url:
         env["KINORA_STORE__DATABASE_URL"] = db_url
-    head = subprocess.Popen([sys.executable, "-c", HEAD, temp_dir], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True, env={**os.environ})
     try:
-        address = head.stdout.readline().strip()
-        if not address.startswith("127.0.0.1:"):
-            raise RuntimeError(f"the Ray head did not start: {address!r}")
-        env["KINORA_SERVE__RAY_ADDRESS"] = address
-        os.environ.update(env)
-        report = _run(args, work, env, db_url)
+        with loopback_head(env={**os.environ}) as address:
+            env["KINORA_SERVE__RAY_ADDRESS"] = address
+            os.environ.update(env)
+            report = _run(args, work, env, db_url)
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
         if db_url:
             _drop_postgres(args.postgres_url, db_url)
     print(json.dumps(report))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -42,38 +40,20 @@ def _get(url: str, key: str | None = None, body: dict | None = None, timeout: fl
             return exc.code, {"text": raw.decode(errors="replace")}
 
 
-HEAD = """
-import sys, time, ray
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=sys.argv[1],
-         object_store_memory=256 * 1024 * 1024, log_to_driver=False)
-print(ray.get_runtime_context().gcs_address, flush=True)
-while True:
-    time.sleep(1)
-"""
-
-
 @pytest.fixture
 def cluster(tmp_path):
     """A separate Ray head on loopback (not the test session's Ray) that other drivers join by address.
 
-    ``ray start --head`` would turn 127.0.0.1 into the machine's routable address, so the head
-    is a process that keeps a loopback-only ``ray.init`` alive.
+    ``ray start --head`` would turn 127.0.0.1 into the machine's routable address: see serving/local_head.py.
     """
-    temp_dir = tempfile.mkdtemp(prefix="kr-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    from serving.local_head import loopback_head
+
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
            "KINORA_HOME": str(tmp_path / "home"),
            "RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S": "1.0"}
     env.pop("RAY_ADDRESS", None)
-    head = subprocess.Popen([sys.executable, "-c", HEAD, temp_dir], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    address = head.stdout.readline().strip()
-    assert address.startswith("127.0.0.1:"), address
-    yield {"env": env, "address": address, "home": tmp_path / "home"}
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
+    with loopback_head(env=env, cwd=str(ROOT)) as address:
+        yield {"env": env, "address": address, "home": tmp_path / "home"}
 
 
 def test_serve_run_config_against_a_cluster(cluster, tmp_path):
