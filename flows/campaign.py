@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -101,7 +102,13 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+# Every generation call carries this tag: `prefect concurrency-limit create kinora-generator N` caps the calls
+# all flow runs together make to the generator (campaign.max_workers bounds one process only). A run that dies
+# mid-call keeps its slot until the slot's 60 s lease runs out (Prefect 3.9; tests/flows/test_prefect_server.py).
+GENERATOR_TAG = "kinora-generator"
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient, tags=[GENERATOR_TAG])
 def generate_clip(spec: GenerationSpec, stores: Stores, settings: Settings):
     """Generate the clip on the Serve generator deployment (retried: it crosses the network)."""
     from serving.runtime import generate_clip as generate_on_serve
@@ -189,6 +196,35 @@ class _Run:
         return self.summary
 
 
+@dataclass
+class _Start:
+    """What every campaign run begins with: settings, stores, signer, the plan and what is left of it."""
+
+    settings: Settings
+    stores: Stores
+    material: object
+    run: _Run
+    todo: list[GenerationSpec]
+
+
+def _begin(campaign_file: str, logger, label: str = "campaign") -> _Start:
+    """Open the stores, plan the campaign, and leave out requests an earlier run already published
+    (which is what makes a rerun, or a resume after a crash, publish nothing twice)."""
+    from kinora.provenance.certs import load_signer_material
+
+    settings = load_settings()
+    observability.configure(settings)
+    stores = Stores.open(settings)
+    material = load_signer_material(settings.provenance, settings.cert_dir)
+    specs = plan_campaign(campaign_file, stores, settings)
+    run = _Run(specs, stores)
+    done = find_published(specs, stores)
+    run.summary.already_published = len(done)
+    todo = [s for s in specs if s.request_id not in done]
+    logger.info("%s %s: %d requests, %d already published", label, run.summary.campaign, len(specs), len(done))
+    return _Start(settings=settings, stores=stores, material=material, run=run, todo=todo)
+
+
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -266,20 +302,9 @@ def _publish(admitted: list, clips: list, stamped: list, run: _Run, stores: Stor
 @flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=16))  # generation is bounded by campaign.max_workers
 def campaign(campaign_file: str) -> CampaignSummary:
     """Make every allowed video of a campaign file and publish it, stamped; record each refusal with its reason."""
-    from kinora.provenance.certs import load_signer_material
-
     logger = get_run_logger()
-    settings = load_settings()
-    observability.configure(settings)
-    stores = Stores.open(settings)
-    material = load_signer_material(settings.provenance, settings.cert_dir)
-
-    specs = plan_campaign(campaign_file, stores, settings)
-    run = _Run(specs, stores)
-    done = find_published(specs, stores)
-    run.summary.already_published = len(done)
-    todo = [s for s in specs if s.request_id not in done]
-    logger.info("campaign %s: %d requests, %d already published", run.summary.campaign, len(specs), len(done))
+    start = _begin(campaign_file, logger)
+    settings, stores, material, run, todo = start.settings, start.stores, start.material, start.run, start.todo
     if todo:
         start_generator(settings)
 

@@ -25,21 +25,9 @@ from collections import Counter
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.campaign import (
-    CampaignSummary,
-    _admit,
-    _chunks,
-    _publish,
-    _Run,
-    _stamp,
-    find_published,
-    plan_campaign,
-)
-from kinora import observability
+from flows.campaign import CampaignSummary, _admit, _begin, _chunks, _publish, _stamp
 from kinora.batch import generate_blocks, load_clip, num_gpus_per_actor
 from kinora.errors import one_line
-from kinora.settings import load_settings
-from kinora.stores.bundle import Stores
 
 
 class BatchCampaignSummary(CampaignSummary):
@@ -61,22 +49,12 @@ class BatchCampaignSummary(CampaignSummary):
 @flow(name="campaign-batch", task_runner=ThreadPoolTaskRunner(max_workers=16))
 def campaign_batch(campaign_file: str) -> BatchCampaignSummary:
     """Make every allowed video of a campaign file on a Ray Data actor pool and publish it, stamped."""
-    from kinora.provenance.certs import load_signer_material
     from serving.runtime import ensure_ray
 
     log = get_run_logger()
     t_start = time.perf_counter()
-    settings = load_settings()
-    observability.configure(settings)
-    stores = Stores.open(settings)
-    material = load_signer_material(settings.provenance, settings.cert_dir)
-
-    specs = plan_campaign(campaign_file, stores, settings)
-    run = _Run(specs, stores)
-    done = find_published(specs, stores)
-    run.summary.already_published = len(done)
-    todo = [s for s in specs if s.request_id not in done]
-    log.info("batch campaign %s: %d requests, %d already published", run.summary.campaign, len(specs), len(done))
+    start = _begin(campaign_file, log, label="batch campaign")
+    settings, stores, material, run, todo = start.settings, start.stores, start.material, start.run, start.todo
 
     admitted = []
     for chunk in _chunks(todo, settings.campaign.chunk_size):

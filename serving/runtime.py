@@ -54,8 +54,28 @@ def ensure_ray(settings: Settings) -> None:
         object_store_memory=settings.serve.object_store_mb * 1024 * 1024,
         log_to_driver=False,
         logging_level=logging.WARNING,
-        _metrics_export_port=settings.serve.metrics_export_port,  # Prometheus: Kinora's metrics and Serve's
+        _metrics_export_port=_free_or_none(settings.serve.metrics_export_port),  # Prometheus: Kinora's and Serve's
     )
+
+
+def _free_or_none(port: int | None) -> int | None:
+    """``port`` if nothing listens on it, else None (Ray then picks one) and a warning.
+
+    A local Ray whose driver was SIGKILLed (a crashed flow run) leaves its dashboard agent alive
+    for a minute or more, still holding the metrics port; a new Ray asked for the same port then
+    times out starting its node. Starting without the fixed port keeps the resumed run going."""
+    if not port:
+        return port
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            logger.warning("metrics export port %d is taken (a Ray left over from a killed run?); "
+                           "this Ray exports its metrics on a port of its own choosing", port)
+            return None
+    return port
 
 
 def ray_is_running() -> bool:
