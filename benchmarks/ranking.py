@@ -13,12 +13,14 @@ Parts (the last stdout line is one JSON object):
   the same run. Goal: beats every baseline on NDCG@10.
 * ``closed_loop``: the simulator serves day 12-13 (the day after the snapshot, as a daily retrain would) ranked by the trained ranker, by most popular,
   by recent popular and at random (the same sessions and candidates): engagement per session.
-* ``feed_http``: the API (the same FastAPI app the Serve ingress runs) in its own process under
-  uvicorn, the catalog holding the simulated videos; ``GET /v1/feed?user_id=`` ranking
-  ``feed_candidates`` (1,000) candidates, at concurrency 8 for ``--seconds``: p50/p99 and
-  requests/s. Baselines in the same run: the newest-first page over the same HTTP stack (one query,
-  no ranking: the floor of this API here), and the same ranked feed request in-process, one at a
-  time (no HTTP, no concurrency). The load generator shares the 2 cores with the server. Goal: p99 < 50 ms.
+* ``feed_http``: the API (the same FastAPI app the Serve ingress runs) under uvicorn, one process
+  per core (``--workers``), the catalog holding the simulated videos; ``GET /v1/feed?user_id=``
+  ranking ``feed_candidates`` (1,000) candidates, at concurrency 8 for ``--seconds``: p50/p99 and
+  requests/s. The load comes from benchmarks/httpload.py (one asyncio process, keep-alive
+  connections spread evenly over the server processes) on the same 2 cores. Baselines in the same
+  run: the newest-first page over the same HTTP stack (one query, no ranking: the floor of this
+  API here), and the same ranked feed request in-process, one at a time (no HTTP, no
+  concurrency). Goal: p99 < 50 ms.
 * ``hot_reload``: during a second load window, the production version is switched back and forth
   (promote, rollback) every second; the server's ranker reloads from the registry. Failed
   requests (goal: 0) and the versions the responses named.
@@ -40,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.httpload import percentile  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -76,56 +80,23 @@ def bundle_ranker(bundle, world, weights):
     return rank
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
-
-
-def _load(url: str, key: str, users: list[str], seconds: float, concurrency: int, on_tick=None,
+def _load(urls: list[str], key: str, users: list[str], seconds: float, concurrency: int, on_tick=None,
           ranked: bool = True) -> dict:
-    import httpx
+    """``concurrency`` closed-loop clients on ``GET /v1/feed`` (benchmarks/httpload.py, a process of
+    its own); ``on_tick(stop_at)`` runs in this process meanwhile (the hot-reload flipper)."""
+    from benchmarks.httpload import run_load
 
-    lat: list[float] = []
-    errors: list[str] = []
-    versions: dict[str, int] = {}
-    stop = time.monotonic() + seconds
-    lock = threading.Lock()
-
-    def worker(i: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
-            n = 0
-            while time.monotonic() < stop:
-                user = users[(i * 7919 + n) % len(users)]
-                n += 1
-                t0 = time.perf_counter()
-                try:
-                    r = c.get("/v1/feed", params={"user_id": user, "limit": 20} if ranked else {"limit": 20})
-                    ok = r.status_code == 200
-                    body = r.json() if ok else None
-                except httpx.HTTPError as exc:
-                    ok, body = False, None
-                    r = exc
-                dt_ms = (time.perf_counter() - t0) * 1000
-                with lock:
-                    if ok:
-                        lat.append(dt_ms)
-                        v = body.get("model_version")
-                        versions[v] = versions.get(v, 0) + 1
-                    else:
-                        errors.append(str(getattr(r, "status_code", r))[:200])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
+    paths = [f"/v1/feed?user_id={u}&limit=20" for u in users] if ranked else ["/v1/feed?limit=20"]
+    flipper = None
     if on_tick:
-        on_tick(stop)
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {"requests": len(lat) + len(errors), "failed": len(errors), "errors": errors[:5],
-            "p50_ms": round(_percentile(lat, 0.5), 2), "p99_ms": round(_percentile(lat, 0.99), 2),
-            "requests_per_s": round(len(lat) / wall, 1), "versions_served": versions}
+        flipper = threading.Thread(target=on_tick, args=(time.monotonic() + seconds,), daemon=True)
+        flipper.start()
+    out = run_load(urls, headers={"Authorization": f"Bearer {key}"}, paths=paths, seconds=seconds,
+                   concurrency=concurrency, count_field="model_version")
+    if flipper:
+        flipper.join()
+    out["versions_served"] = out.pop("counts")
+    return out
 
 
 def app_factory():
@@ -226,30 +197,32 @@ def run(args) -> dict:
     with stores.engine.begin() as conn:
         user_store.upsert_user(conn=conn, user_id="usr_bench", handle="bench", display_name="bench")
         key = create_key(conn=conn, user_handle="bench", name="bench", scopes=["feed:read"])[1]
-    port = args.port
-    # one worker per core, as the Serve ingress would run one replica per core
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.ranking:app_factory", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                               "--log-level", "warning"],
-                              cwd=ROOT, env={**os.environ, "KINORA_HOME": str(home), "PYTHONPATH": str(ROOT),
-                                             "KINORA_RANKING__RELOAD_CHECK_S": "0.5"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    # One uvicorn process per core, each on its own port, the load spread evenly over them: what a
+    # least-connections balancer in front of one ingress replica per core does. (``--workers 2``
+    # on one socket lets the kernel hand connections out unevenly: 6 of 8 on one process was seen.)
+    ports = [args.port + k for k in range(args.workers)]
+    env = {**os.environ, "KINORA_HOME": str(home), "PYTHONPATH": str(ROOT), "KINORA_RANKING__RELOAD_CHECK_S": "0.5"}
+    servers = [subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.ranking:app_factory", "--factory",
+                                 "--host", "127.0.0.1", "--port", str(p), "--log-level", "warning"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         import httpx
 
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"feed server did not start: {server.stderr.read()[-2000:] if server.stderr else ''}")
-            time.sleep(0.5)
+        deadline = time.monotonic() + 240
+        for server, url in zip(servers, urls):
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"feed server did not start: {server.stderr.read()[-2000:] if server.stderr else ''}")
+                time.sleep(0.5)
         users = [str(u) for u in world.user_ids[:500]]
-        _load(url, key, users, 3, args.concurrency)  # warm-up (embedding caches, SQLite pages)
+        _load(urls, key, users, 3, args.concurrency)  # warm-up (embedding caches, SQLite pages)
         # baseline: the same feed request in this process, one at a time (no HTTP, no concurrency)
         from kinora.feed import ranked_feed
         from kinora.ranking.serving import RankedLists, ServingRanker
@@ -262,15 +235,15 @@ def run(args) -> dict:
                 ranked_feed(conn=conn, settings=settings, ranker=ranker, lists=lists, user_id=u, limit=20)
             direct.append((time.perf_counter() - t1) * 1000)
         direct = direct[20:]  # the first requests build the candidate pool
-        http = _load(url, key, users, args.seconds, args.concurrency)
+        http = _load(urls, key, users, args.seconds, args.concurrency)
         http["candidates_per_request"] = settings.ranking.feed_candidates
         # the floor of this API on this machine, same run: the newest-first page (one query, no ranking)
-        newest = _load(url, key, users, min(args.seconds, 10), args.concurrency, ranked=False)
+        newest = _load(urls, key, users, min(args.seconds, 10), args.concurrency, ranked=False)
         http["baseline_http_newest_first"] = {k: newest[k] for k in ("p50_ms", "p99_ms", "requests_per_s", "failed")}
         http["ratio_p99_ranked_vs_newest_first"] = round(http["p99_ms"] / newest["p99_ms"], 2)
-        result["feed_http"] = http | {"baseline_in_process_p50_ms": round(_percentile(direct, 0.5), 2),
-                                      "baseline_in_process_p99_ms": round(_percentile(direct, 0.99), 2),
-                                      "ratio_p99_http_vs_in_process": round(http["p99_ms"] / _percentile(direct, 0.99), 2),
+        result["feed_http"] = http | {"baseline_in_process_p50_ms": round(percentile(direct, 0.5), 2),
+                                      "baseline_in_process_p99_ms": round(percentile(direct, 0.99), 2),
+                                      "ratio_p99_http_vs_in_process": round(http["p99_ms"] / percentile(direct, 0.99), 2),
                                       "catalog_videos": len(inserted)}
         log(f"feed over HTTP: {result['feed_http']}")
 
@@ -291,17 +264,19 @@ def run(args) -> dict:
                     reg.rollback()
                 switches.append(reg.production())
 
-        reload = _load(url, key, users, args.seconds, args.concurrency, on_tick=flip)
+        reload = _load(urls, key, users, args.seconds, args.concurrency, on_tick=flip)
         result["hot_reload"] = {"switches": len(switches), "requests": reload["requests"], "failed": reload["failed"],
                                 "errors": reload["errors"], "versions_served": reload["versions_served"],
                                 "p99_ms_during_reloads": reload["p99_ms"]}
         log(f"hot reload: {result['hot_reload']}")
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
         shutil.rmtree(work, ignore_errors=True)
 
     best = max(baselines.values())
@@ -322,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="Length of each HTTP load window.")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--port", type=int, default=18631)
-    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes serving the API.")
+    p.add_argument("--workers", type=int, default=2, help="API server processes (one per core), on ports --port, --port+1, ...")
     args = p.parse_args(argv)
     if args.quick and args.events == 10_000_000:
         args.events = 200_000

@@ -85,11 +85,10 @@ def authenticate(*, conn: sa.Connection, authorization: str | None) -> Principal
     """Resolve ``Authorization: Bearer <key>`` to a principal, or raise 401."""
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthError(401, "missing API key: send 'Authorization: Bearer <key>'")
-    row = key_store.get_key_by_hash(conn=conn, key_hash=hash_key(authorization.removeprefix("Bearer ").strip()))
+    row = key_store.key_with_handle(conn=conn, key_hash=hash_key(authorization.removeprefix("Bearer ").strip()))
     if row is None or row.revoked_at is not None:
         raise AuthError(401, "invalid or revoked API key")
-    user = user_store.get_user(conn=conn, user_id=row.user_id)
-    return Principal(key_id=row.id, user_id=row.user_id, user_handle=user.handle, scopes=frozenset(row.scopes),
+    return Principal(key_id=row.id, user_id=row.user_id, user_handle=row.user_handle, scopes=frozenset(row.scopes),
                      per_day=row.per_day, max_concurrent=row.max_concurrent)
 
 

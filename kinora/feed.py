@@ -63,7 +63,7 @@ def feed_page(*, conn: sa.Connection, settings: Settings, limit: int, cursor: tu
             cursor = None
             break
         batch = min(batch * 2, _MAX_BATCH)
-    full = catalog.videos_by_ids(conn=conn, ids=[v.id for v in served])
+    full = catalog.videos_with_creators(conn=conn, ids=[v.id for v in served])
     return FeedPage(videos=[full[v.id] for v in served], next_cursor=cursor if len(served) == limit else None,
                     withheld=withheld)
 
@@ -102,7 +102,52 @@ class RankedItem:
     score: float
     fresh: bool
     reasons: list[str] | None = None  # built for served items only (see ``why``)
-    why: tuple | None = None  # the inputs of :func:`_reasons`
+    why: tuple | None = None  # (_Why, candidate index): what :func:`_reasons` needs, read when served
+
+
+@dataclass
+class _Why:
+    """What the reasons of one request's items are built from; only the served items' are built."""
+
+    cands: object
+    scored: object
+    fresh: np.ndarray
+    now_s: float
+    terms: list
+    weights: dict
+    personalized: bool
+
+    def reasons(self, j: int) -> list[str]:
+        c, s = self.cands, self.scored
+        return _reasons(c.tags[j], bool(self.fresh[j]), (self.now_s - c.published_s[j]) / 3600, s.probs[j], self.weights,
+                        float(s.taste[j]), float(s.steer[j]), self.terms, c.emb[j], self.personalized)
+
+
+@dataclass
+class _Ordered:
+    """A request's ordering as it waits for its cursor: parallel lists of plain values (a few
+    objects for the collector to walk, where RankedItems would be hundreds per request; with
+    thousands of requests kept, the collector's full passes stalled a replica for 100-190 ms)."""
+
+    video_ids: list[str]
+    creator_ids: list[str]
+    scores: list[float]
+    fresh: list[bool]
+    why: _Why | None
+    index: list[int]  # each item's candidate index in ``why``
+
+    @classmethod
+    def of(cls, cands, scored, picked: list[int], why: _Why) -> "_Ordered":
+        """The candidates at indices ``picked``, in that order."""
+        return cls([cands.ids[j] for j in picked], [cands.rows[j].creator_id for j in picked],
+                   scored.scores[picked].tolist(), why.fresh[picked].tolist(), why, picked)
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def items(self, lo: int, hi: int) -> list[RankedItem]:
+        return [RankedItem(self.video_ids[k], self.creator_ids[k], self.scores[k], self.fresh[k], why=(self.why, self.index[k]))
+                for k in range(lo, min(hi, len(self.video_ids)))]
 
 
 @dataclass
@@ -132,24 +177,24 @@ class _RightsCache:
         self._digests: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
-    def _rescreened(self, conn: sa.Connection, settings: Settings, version: tuple) -> bool:
-        from kinora.stores import rights as rights_store
+    def _rescreened(self, conn: sa.Connection, settings: Settings) -> tuple[bool, tuple]:
+        from kinora.stores.rights import registry_state
         from kinora.trust.rights import registry_digest
 
+        version, last = registry_state(conn=conn)
         digest = self._digests.get(version)
         if digest is None:
             digest = registry_digest(conn=conn, settings=settings.rights)
             self._digests = {version: digest}
-        last = rights_store.last_rescreen(conn=conn)
-        return last is not None and last.registry_digest == digest
+        return last is not None and last == digest, version
 
-    def allowed(self, conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
-        from kinora.stores.rights import registry_version
+    def allowed(self, conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool] | None:
+        """Each row's decision, or None when every live video is known to pass (nothing to screen)."""
         from kinora.trust.rights import screen_items
 
-        version = registry_version(conn=conn)
-        if self._rescreened(conn, settings, version):
-            return {r.id: True for r in rows}
+        rescreened, version = self._rescreened(conn, settings)
+        if rescreened:
+            return None
         out, todo = {}, []
         with self._lock:
             for r in rows:
@@ -181,7 +226,21 @@ def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, 
         consent = {k: v.holds for k, v in check_videos(conn=conn, videos=full,
                                                         max_cameos=settings.consent.max_cameos_per_video).items()}
     rights = RIGHTS.allowed(conn, settings, rows)
+    if rights is None and not consent:
+        return _ALL
+    if rights is None:
+        return {r.id: consent.get(r.id, not r.has_cameos) for r in rows}
     return {r.id: consent.get(r.id, not r.has_cameos) and rights[r.id] for r in rows}
+
+
+class _All(dict):
+    """Every row servable (no cameo among them, and the registry is the one the last re-screen used)."""
+
+    def __missing__(self, key) -> bool:
+        return True
+
+
+_ALL = _All()
 
 
 class _Pool:
@@ -196,6 +255,7 @@ class _Pool:
         self._key: tuple | None = None
         self._at = 0.0
         self._cands = None
+        self._sig: tuple | None = None
         self._lock = threading.Lock()
         self._refreshing = False
 
@@ -213,9 +273,15 @@ class _Pool:
                 for r in items:
                     rows.setdefault(r.id, r)
                     tags.setdefault(r.id, set()).add(tag)
-        cands = ranker.prepare(bundle, list(rows.values()), [frozenset(tags[k]) for k in rows])
+        # Most refreshes find the same videos (nothing published or taken down in between): keep
+        # the prepared arrays then, so a refresh costs its two queries and not a re-preparation.
+        sig = (key, tuple((r.id, r.published_at, bool(r.has_cameos), r.creator_id, r.prompt) for r in rows.values()),
+               tuple(frozenset(t) for t in tags.values()))
         with self._lock:
-            self._key, self._at, self._cands = key, _time.monotonic(), cands
+            same = sig == self._sig and self._cands is not None
+        cands = self._cands if same else ranker.prepare(bundle, list(rows.values()), [frozenset(tags[k]) for k in rows])
+        with self._lock:
+            self._key, self._at, self._cands, self._sig = key, _time.monotonic(), cands, sig
 
     def _refresh(self, *args) -> None:
         try:
@@ -310,34 +376,37 @@ def _reasons(tags: set[str], fresh: bool, age_h: float, probs, weights, taste: f
     return out[:3] or ["recent"]
 
 
-def _assemble(ranked: list[RankedItem], limit: int, keep: int, fresh_share: float, max_run: int) -> list[RankedItem]:
-    """Order the servable items under the rules: at most ``max_run`` in a row from one creator, and
-    at least ``ceil(fresh_share * limit)`` fresh items in every page of ``limit``."""
+def _assemble(creators: list[str], fresh: list[bool], limit: int, keep: int, fresh_share: float,
+              max_run: int) -> list[int]:
+    """Order the servable items (given best first as their creators and freshness) under the rules:
+    at most ``max_run`` in a row from one creator, and at least ``ceil(fresh_share * limit)`` fresh
+    items in every page of ``limit``. Returns positions into the input, in serving order."""
     quota = math.ceil(fresh_share * limit)
-    used = [False] * len(ranked)
-    out: list[RankedItem] = []
+    n = len(creators)
+    used = [False] * n
+    out: list[int] = []
     fresh_in_page = 0
     start = 0  # the first unused item: picks are almost always near it
     while len(out) < keep:
-        while start < len(ranked) and used[start]:
+        while start < n and used[start]:
             start += 1
         pos = len(out) % limit
         if pos == 0:
             fresh_in_page = 0
         must_fresh = quota - fresh_in_page >= limit - pos and fresh_in_page < quota
-        run_creator = out[-1].creator_id if len(out) >= max_run and all(
-            o.creator_id == out[-1].creator_id for o in out[-max_run:]) else None
+        last = creators[out[-1]] if out else None
+        run_creator = last if len(out) >= max_run and all(creators[o] == last for o in out[-max_run:]) else None
         pick = None
         for strict_fresh in ((True, False) if must_fresh else (False,)):
-            pick = next((i for i in range(start, len(ranked)) if not used[i] and ranked[i].creator_id != run_creator
-                         and (ranked[i].fresh or not strict_fresh)), None)
+            pick = next((k for k in range(start, n) if not used[k] and creators[k] != run_creator
+                         and (fresh[k] or not strict_fresh)), None)
             if pick is not None:
                 break
         if pick is None:
             break  # only one creator left, or nothing left
         used[pick] = True
-        out.append(ranked[pick])
-        fresh_in_page += ranked[pick].fresh
+        out.append(pick)
+        fresh_in_page += fresh[pick]
     return out
 
 
@@ -362,7 +431,6 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
         cands = _candidates(conn, settings, ranker, bundle, user_id, personalized, hidden)
         n_candidates = len(cands.ids)
         model_version = bundle.version if bundle else None
-        ordered = []
         if n_candidates:
             now_s = now.timestamp()
             scored = ranker.score(bundle, cands, user_id=user_id, now_s=now_s, personalized=personalized, steer=steer)
@@ -371,25 +439,26 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
             keep = max(limit * 5, 100)
             fresh = cands.published_s >= now_s - r.fresh_hours * 3600
             # rules need servable items: check consent and rights on the best-ranked first, in rounds
-            servable: list[RankedItem] = []
+            servable: list[int] = []  # candidate indices, best first
             fresh_ok = 0
             quota = math.ceil(r.fresh_share * keep / limit) * limit
+            fresh_l = fresh.tolist()
             i = 0
             while i < len(order) and (len(servable) < keep + limit or fresh_ok < quota):
-                idx = order[i:i + 2 * keep]
+                idx = order[i:i + 2 * keep].tolist()
                 ok = _servable(conn, settings, [cands.rows[j] for j in idx])
-                for j in idx:
-                    row = cands.rows[j]
-                    if not ok[row.id]:
-                        continue
-                    why = (cands.tags[j], bool(fresh[j]), (now_s - cands.published_s[j]) / 3600, scored.probs[j],
-                           r.head_weights, float(scored.taste[j]), float(scored.steer[j]), terms, cands.emb[j], personalized)
-                    servable.append(RankedItem(row.id, row.creator_id, float(scored.scores[j]), bool(fresh[j]), why=why))
-                    fresh_ok += bool(fresh[j])
+                good = idx if ok is _ALL else [j for j in idx if ok[cands.ids[j]]]
+                servable += good
+                fresh_ok += sum(fresh_l[j] for j in good)
                 i += 2 * keep
-            ordered = _assemble(servable, limit, keep, r.fresh_share, r.max_same_creator_run)
+            picked = [servable[k] for k in _assemble([cands.rows[j].creator_id for j in servable],
+                                                     [fresh_l[j] for j in servable], limit, keep, r.fresh_share,
+                                                     r.max_same_creator_run)]
+            ordered = _Ordered.of(cands, scored, picked, _Why(cands, scored, fresh, now_s, terms, r.head_weights, personalized))
+        else:
+            ordered = _Ordered([], [], [], [], None, [])
         lists.put(request_id, (model_version, ordered, n_candidates))
-    page_items = ordered[offset:offset + limit]
+    page_items = ordered.items(offset, offset + limit)
     withheld = 0
     if cursor and page_items:  # consent or rights may have changed since the first page
         rows_now = catalog.live_among(conn=conn, ids=[it.video_id for it in page_items], columns=catalog.RANK_COLUMNS)
@@ -397,7 +466,7 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
         live = {x.id for x in rows_now if ok[x.id]}
         withheld = sum(1 for it in page_items if it.video_id not in live)
         page_items = [it for it in page_items if it.video_id in live]
-    full = catalog.videos_by_ids(conn=conn, ids=[it.video_id for it in page_items])
+    full = catalog.videos_with_creators(conn=conn, ids=[it.video_id for it in page_items])
     items = []
     for it in page_items:
         row = full.get(it.video_id)
@@ -405,7 +474,7 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
             withheld += 1
             continue
         if it.reasons is None:
-            it.reasons = _reasons(*it.why)
+            it.reasons = it.why[0].reasons(it.why[1])
         items.append((row, it))
     nxt = offset + limit
     return RankedPage(items=items, request_id=request_id, position=offset,

@@ -23,6 +23,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -138,8 +139,44 @@ def _errors(*codes: int) -> dict:
     return {c: {"model": ErrorOut, "description": text[c]} for c in codes}
 
 
+def _json(body: str) -> Response:
+    """A JSON body already serialised from its response model (in the worker thread, by pydantic):
+    FastAPI would otherwise validate the model a second time and encode it on the event loop."""
+    return Response(content=body, media_type="application/json")
+
+
 def _field_errors(problems: list[tuple[str, str]]) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"loc": ["body", f], "msg": m, "type": "value_error"} for f, m in problems])
+
+
+class _RouteMetrics:
+    """Request count and latency per route template (not per path: ids would explode the series).
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs
+    each request in a task group with memory streams, a cost every feed request paid."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_status(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "(unmatched)")
+            m = observability.metrics()
+            m.http_requests.inc(tags={"route": route, "method": scope["method"], "status": str(status[0])})
+            m.http_latency.observe((time.perf_counter() - t0) * 1000, tags={"route": route})
 
 
 def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, material) -> FastAPI:
@@ -188,28 +225,22 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
     api.state.feed_ranking = feed_ranking
     observability.configure(settings)
 
-    @api.middleware("http")
-    async def _measure(request: Request, call_next):
-        """Request count and latency per route template (not per path: ids would explode the series)."""
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "(unmatched)")
-        m = observability.metrics()
-        m.http_requests.inc(tags={"route": route, "method": request.method, "status": str(response.status_code)})
-        m.http_latency.observe((time.perf_counter() - t0) * 1000, tags={"route": route})
-        return response
+    api.add_middleware(_RouteMetrics)
 
     @api.exception_handler(auth.AuthError)
     async def _auth_error(_request: Request, exc: auth.AuthError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
-    def principal(authorization: str | None = Header(None, description="Bearer <API key>")) -> auth.Principal:
+    def principal(authorization: str | None) -> auth.Principal:
         with stores.engine.connect() as conn:
             return auth.authenticate(conn=conn, authorization=authorization)
 
     def scoped(scope: str):
-        def dependency(who: auth.Principal = Depends(principal)) -> auth.Principal:
+        # async, with the one database read in a worker thread: a sync dependency would cost a
+        # thread hop of its own (two per request with the principal's), which the feed notices
+        async def dependency(authorization: str | None = Header(None, description="Bearer <API key>")) -> auth.Principal:
+            who = await run_in_threadpool(principal, authorization)
             who.require(scope)
             return who
         return dependency
@@ -221,13 +252,17 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
             raise HTTPException(status_code=404, detail=f"no generation with id {job_id}")
         return job
 
-    def video_out(conn: sa.Connection, video: sa.Row, creators: dict | None = None) -> VideoOut:
+    def video_out(conn: sa.Connection, video: sa.Row) -> VideoOut:
         base = settings.public_base_url
-        creator = creators.get(video.creator_id) if creators is not None else user_store.get_user(conn=conn, user_id=video.creator_id)
+        if "creator_handle" in video._fields:  # read with the video (catalog.videos_with_creators: the feeds)
+            handle = video.creator_handle
+        else:
+            creator = user_store.get_user(conn=conn, user_id=video.creator_id)
+            handle = creator.handle if creator else None
         return VideoOut(
             id=video.id, url=f"{base}/v1/videos/{video.id}.mp4", thumbnail_url=f"{base}/v1/videos/{video.id}.jpg",
             duration_s=video.duration_ms / 1000, width=video.width, height=video.height, fps=video.fps,
-            prompt=video.prompt, creator=creator.handle if creator else video.creator_id,
+            prompt=video.prompt, creator=handle or video.creator_id,
             model_family=video.model_family, model_version=video.model_version, seed=video.seed,
             published_at=video.published_at, provenance=ProvenanceSummary(**{**video.provenance, "sha256": video.sha256}),
         )
@@ -338,7 +373,7 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                        personalized: bool = Query(True, description="false: no personal signals (what they watched, "
                                                                     "whom they follow); hides still apply."),
                        steer: str | None = Query(None, max_length=200,
-                                                 description="Steer the ranking in words, e.g. 'more cooking, less pranks'.")) -> FeedOut:
+                                                 description="Steer the ranking in words, e.g. 'more cooking, less pranks'.")) -> Response:
         """A page of the feed. With ``user_id``: candidates (fresh, popular, followed creators, friends'
         cameos), ranked by the production ranker, then rules (consent and rights hold now, nothing the
         user hid, at most 2 in a row from one creator, a share of fresh videos); each item says why it
@@ -347,9 +382,9 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
         if user_id is None:
             if steer is not None or not personalized:
                 raise _field_errors([("user_id", "steer and personalized apply to a user's ranked feed; name user_id")])
-            return await asyncio.to_thread(chronological_feed, limit, cursor)
+            return _json(await asyncio.to_thread(lambda: chronological_feed(limit, cursor).model_dump_json()))
 
-        def ranked() -> FeedOut:
+        def ranked() -> str:
             from kinora.feed import ranked_feed
 
             parts = feed_ranking()
@@ -360,9 +395,8 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                 except ValueError as exc:
                     raise _field_errors([("cursor", str(exc))]) from None
                 items = []
-                creators = user_store.users_by_ids(conn=conn, ids=[row.creator_id for row, _ in page.items])
                 for i, (row, item) in enumerate(page.items):
-                    out = video_out(conn, row, creators)
+                    out = video_out(conn, row)
                     out.position, out.score, out.reasons = page.position + i, round(item.score, 5), item.reasons
                     items.append(out)
             if items:
@@ -371,11 +405,11 @@ def create_api(*, settings: Settings, stores: Stores, generate: GenerateFn, mate
                                             model_version=page.model_version, personalized=personalized,
                                             steered=bool(steer), candidates=page.candidates)
             return FeedOut(videos=items, next_cursor=page.next_cursor, withheld=page.withheld, request_id=page.request_id,
-                           model_version=page.model_version, candidates=page.candidates)
+                           model_version=page.model_version, candidates=page.candidates).model_dump_json()
         t0 = time.perf_counter()
         out = await asyncio.get_running_loop().run_in_executor(feed_ranking()["executor"], ranked)
         observability.metrics().feed_latency.observe((time.perf_counter() - t0) * 1000)
-        return out
+        return _json(out)
 
     def chronological_feed(limit: int, cursor: str | None) -> FeedOut:
         after = None

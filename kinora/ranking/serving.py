@@ -50,6 +50,7 @@ class ServingRanker:
         self._lock = threading.Lock()
         self._emb_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._steer_cache: OrderedDict[str, list[tuple[float, str, np.ndarray]]] = OrderedDict()
+        self._popular: dict[tuple, list[str]] = {}
         self.reloads = 0
         if settings.ranking.serving_threads:
             import torch
@@ -183,12 +184,18 @@ class ServingRanker:
         return Scored(scores, probs, taste.astype(np.float32), shift, bundle.version)
 
     def popular_ids(self, bundle: RankerBundle | None, k: int) -> list[str]:
-        """The snapshot's most viewed videos (decayed), for the popular candidate source."""
+        """The snapshot's most viewed videos (decayed), for the popular candidate source (fixed for
+        a snapshot, so computed once per bundle and ``k``)."""
         if bundle is None:
             return []
-        views = bundle.state.video[:-1, features.VIDEO_COUNTERS.index("views")]
-        top = np.argsort(-views, kind="stable")[:k]
-        return [str(bundle.catalog.videos[i]) for i in top if views[i] > 0]
+        key = (bundle.version, k)
+        hit = self._popular.get(key)
+        if hit is None:
+            views = bundle.state.video[:-1, features.VIDEO_COUNTERS.index("views")]
+            top = np.argsort(-views, kind="stable")[:k]
+            hit = [str(bundle.catalog.videos[i]) for i in top if views[i] > 0]
+            self._popular = {key: hit}
+        return list(hit)
 
 
 @dataclass

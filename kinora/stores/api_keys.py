@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -22,6 +23,20 @@ def insert_key(
 
 def get_key_by_hash(*, conn: sa.Connection, key_hash: str) -> sa.Row | None:
     return conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+
+
+@cache
+def _key_with_handle() -> sa.Select:
+    from kinora.stores.schema import users
+
+    return (sa.select(api_keys, users.c.handle.label("user_handle")).join(users, users.c.id == api_keys.c.user_id)
+            .where(api_keys.c.key_hash == sa.bindparam("key_hash")))
+
+
+def key_with_handle(*, conn: sa.Connection, key_hash: str) -> sa.Row | None:
+    """The key with this hash and its user's handle (``user_handle``), in one query built once:
+    every request reads it."""
+    return conn.execute(_key_with_handle(), {"key_hash": key_hash}).first()
 
 
 def list_keys(*, conn: sa.Connection) -> list[sa.Row]:

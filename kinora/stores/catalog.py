@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 
 from kinora.stores.schema import videos
+
+# The feed runs a dozen of these per request. Building a SQLAlchemy statement (and its cache key)
+# costs several times what SQLite takes to run it, so the feed's statements are built once, with
+# ``expanding`` bind parameters for their id lists, and only executed per request.
+_IDS = sa.bindparam("ids", expanding=True)
 
 
 def insert_video(*, conn: sa.Connection, values: dict) -> bool:
@@ -44,6 +50,24 @@ def videos_by_ids(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
     items = sorted(set(ids))
     for i in range(0, len(items), 500):
         out.update((r.id, r) for r in conn.execute(sa.select(videos).where(videos.c.id.in_(items[i : i + 500]))))
+    return out
+
+
+@cache
+def _videos_with_creators() -> sa.Select:
+    from kinora.stores.schema import users
+
+    return (sa.select(videos, users.c.handle.label("creator_handle"))
+            .select_from(videos.outerjoin(users, users.c.id == videos.c.creator_id)).where(videos.c.id.in_(_IDS)))
+
+
+def videos_with_creators(*, conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
+    """:func:`videos_by_ids` plus each creator's handle (``creator_handle``, None for an unknown
+    creator) in the same query: a feed page needs both."""
+    out: dict[str, sa.Row] = {}
+    items = sorted(set(ids))
+    for i in range(0, len(items), 500):
+        out.update((r.id, r) for r in conn.execute(_videos_with_creators(), {"ids": items[i:i + 500]}))
     return out
 
 
@@ -143,13 +167,24 @@ def _live():
     return sa.and_(videos.c.published_at.is_not(None), videos.c.unpublished_at.is_(None))
 
 
+@cache
+def _live_among(columns: tuple) -> sa.Select:
+    return sa.select(*columns).where(_live(), videos.c.id.in_(_IDS))
+
+
 def live_among(*, conn: sa.Connection, ids: list[str], columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """The live videos among ``ids`` (:data:`CANDIDATE_COLUMNS`)."""
     out: list[sa.Row] = []
     items = sorted(set(ids))
     for i in range(0, len(items), 500):
-        out += conn.execute(sa.select(*columns).where(_live(), videos.c.id.in_(items[i:i + 500]))).all()
+        out += conn.execute(_live_among(columns), {"ids": items[i:i + 500]}).all()
     return out
+
+
+@cache
+def _live_by_creators(columns: tuple) -> sa.Select:
+    return (sa.select(*columns).where(_live(), videos.c.creator_id.in_(_IDS))
+            .order_by(videos.c.published_at.desc()).limit(sa.bindparam("limit")))
 
 
 def live_by_creators(*, conn: sa.Connection, creator_ids: list[str], limit: int,
@@ -157,36 +192,51 @@ def live_by_creators(*, conn: sa.Connection, creator_ids: list[str], limit: int,
     """Newest live videos of the given creators."""
     if not creator_ids:
         return []
-    return conn.execute(sa.select(*columns).where(_live(), videos.c.creator_id.in_(creator_ids[:500]))
-                        .order_by(videos.c.published_at.desc()).limit(limit)).all()
+    return conn.execute(_live_by_creators(columns), {"ids": creator_ids[:500], "limit": limit}).all()
+
+
+@cache
+def _live_with_cameos_of(columns: tuple) -> sa.Select:
+    from kinora.stores.schema import cameos, video_cameo_uses
+
+    return (sa.select(*columns).distinct()
+            .select_from(videos.join(video_cameo_uses, video_cameo_uses.c.video_id == videos.c.id)
+                         .join(cameos, cameos.c.id == video_cameo_uses.c.cameo_id))
+            .where(_live(), video_cameo_uses.c.status == "active", cameos.c.owner_id.in_(_IDS))
+            .order_by(videos.c.published_at.desc()).limit(sa.bindparam("limit")))
 
 
 def live_with_cameos_of(*, conn: sa.Connection, owner_ids: list[str], limit: int,
                         columns: tuple = CANDIDATE_COLUMNS) -> list[sa.Row]:
     """Newest live videos that use a cameo owned by one of ``owner_ids`` (friends' cameos)."""
-    from kinora.stores.schema import cameos, video_cameo_uses
-
     if not owner_ids:
         return []
-    q = (sa.select(*columns).distinct()
-         .select_from(videos.join(video_cameo_uses, video_cameo_uses.c.video_id == videos.c.id)
-                      .join(cameos, cameos.c.id == video_cameo_uses.c.cameo_id))
-         .where(_live(), video_cameo_uses.c.status == "active", cameos.c.owner_id.in_(owner_ids[:500]))
-         .order_by(videos.c.published_at.desc()).limit(limit))
-    return conn.execute(q).all()
+    return conn.execute(_live_with_cameos_of(columns), {"ids": owner_ids[:500], "limit": limit}).all()
+
+
+@cache
+def _follow_queries() -> tuple[sa.Select, sa.Select]:
+    from kinora.stores.schema import follows
+
+    return (sa.select(follows.c.followee_id).where(follows.c.follower_id == sa.bindparam("user_id")),
+            sa.select(follows.c.follower_id).where(follows.c.followee_id == sa.bindparam("user_id"),
+                                                   follows.c.follower_id.in_(_IDS)))
 
 
 def followees_and_friends(*, conn: sa.Connection, user_id: str) -> tuple[list[str], list[str]]:
     """Whom ``user_id`` follows, and which of them follow back (friends)."""
-    from kinora.stores.schema import follows
-
-    out = [r.followee_id for r in conn.execute(sa.select(follows.c.followee_id).where(follows.c.follower_id == user_id))]
-    back = {r.follower_id for r in conn.execute(sa.select(follows.c.follower_id).where(
-        follows.c.followee_id == user_id, follows.c.follower_id.in_(out[:500])))} if out else set()
+    followees, followers = _follow_queries()
+    out = list(conn.execute(followees, {"user_id": user_id}).scalars())
+    back = set(conn.execute(followers, {"user_id": user_id, "ids": out[:500]}).scalars()) if out else set()
     return out, [u for u in out if u in back]
 
 
-def hidden_by(*, conn: sa.Connection, user_id: str) -> set[str]:
+@cache
+def _hidden_by() -> sa.Select:
     from kinora.stores.schema import hidden_videos
 
-    return set(conn.execute(sa.select(hidden_videos.c.video_id).where(hidden_videos.c.user_id == user_id)).scalars())
+    return sa.select(hidden_videos.c.video_id).where(hidden_videos.c.user_id == sa.bindparam("user_id"))
+
+
+def hidden_by(*, conn: sa.Connection, user_id: str) -> set[str]:
+    return set(conn.execute(_hidden_by(), {"user_id": user_id}).scalars())

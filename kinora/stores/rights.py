@@ -63,6 +63,25 @@ def record_rescreen(*, conn: sa.Connection, digest: str, trigger: str, started_a
                                                   finished_at=utcnow(), checked=checked, taken_down=taken_down))
 
 
+def _registry_state_query() -> sa.Select:
+    works = sa.select(sa.func.count(), sa.func.max(rights_works.c.updated_at)).subquery()
+    holders = sa.select(sa.func.aggregate_strings(rights_holders.c.id + ":" + rights_holders.c.default_policy, ",")
+                        ).scalar_subquery()
+    last = (sa.select(rights_rescreens.c.registry_digest).where(rights_rescreens.c.finished_at.is_not(None))
+            .order_by(rights_rescreens.c.id.desc()).limit(1).scalar_subquery())
+    return sa.select(*works.c, holders, last)
+
+
+_REGISTRY_STATE = _registry_state_query()  # built once: building it cost more than running it
+
+
+def registry_state(*, conn: sa.Connection) -> tuple[tuple, str | None]:
+    """(a marker like :func:`registry_version`, the digest of the newest finished re-screen), in
+    one query: the feed asks at every request whether serve-time screening can be skipped."""
+    n, updated, held, digest = conn.execute(_REGISTRY_STATE).one()
+    return (n, updated, hash(held or "")), digest
+
+
 def registry_version(*, conn: sa.Connection) -> tuple:
     """A cheap marker that changes whenever a work or a holder default is written (feed cache key)."""
     works = conn.execute(sa.select(sa.func.count(), sa.func.max(rights_works.c.updated_at))).one()
