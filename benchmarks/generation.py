@@ -702,6 +702,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         os.environ.pop("THP_MEM_ALLOC_ENABLE", None)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # This process calls the generator through handles from its asyncio loop, as the ingress replica
+    # does: give it the replicas' Serve environment (serve.replica_env), so its handles route on
+    # its own loop as the ingress's do. Ray reads these at import, hence before it is imported.
+    from kinora.settings import ServeSettings
+
+    for k, v in ServeSettings().replica_env.items():
+        os.environ.setdefault(k, v)
 
     tmp = Path(tempfile.mkdtemp(prefix="kinora-bench-"))
     result = None

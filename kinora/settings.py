@@ -225,6 +225,13 @@ class ServeSettings(_Strict):
     job_lease_s: float = Field(30.0, gt=0, description="Lease an ingress replica holds on a job it works on; renewed while it works.")
     recovery_interval_s: float = Field(5.0, gt=0, description="How often an ingress replica looks for jobs whose worker died.")
     max_attempts: int = Field(3, ge=1, description="Attempts at one API job (replica deaths included) before it fails.")
+    replica_env: dict[str, str] = Field(
+        default_factory=lambda: {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+                                 "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"},
+        description="Environment of the Serve replicas (their runtime_env env_vars). The default runs user code on "
+                    "the replica's own event loop and a handle's router on its caller's loop (two settings of Ray "
+                    "Serve's throughput-optimised preset): a handle call then crosses no extra threads. {} restores "
+                    "Ray's defaults.")
     metrics_export_port: int = Field(
         9095, ge=1, le=65535, description="Port a local Ray serves Prometheus metrics on (Kinora's and Ray Serve's); "
         "a cluster's nodes set their own with `ray start --metrics-export-port`.")
