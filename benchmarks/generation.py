@@ -682,6 +682,27 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _stop_ray() -> None:
+    from serving.runtime import ray_is_running, shutdown
+
+    if not ray_is_running():
+        return
+    log("shutting down Ray")
+    try:
+        shutdown()
+    except Exception as exc:  # still clean up and report
+        print(f"warning: Ray shutdown failed: {exc}", file=sys.stderr)
+
+
+async def _measure_then_stop(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
+    """:func:`measure`, then Ray stopped while the event loop still runs: this process's handles
+    route on that loop (serve.replica_env), and their update clients complain once it is closed."""
+    try:
+        return await measure(a, tmp, closers)
+    finally:
+        _stop_ray()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = argparse.ArgumentParser(add_help=False)
@@ -696,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     for k in [k for k in os.environ if k.startswith("KINORA_")]:
         del os.environ[k]  # the run is set by its own settings, not a developer's environment
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # measure() imports Ray before serving.runtime.ensure_ray can keep the local Ray on loopback
+    # (see there): say it here, before any import of Ray.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     # Before Ray starts, so its workers inherit it; the direct process is spawned with it too.
     if a.torch_thp:
         os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
@@ -714,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     result = None
     closers: list = []
     try:
-        result = asyncio.run(measure(a, tmp, closers))
+        result = asyncio.run(_measure_then_stop(a, tmp, closers))
     except Exception as exc:
         import traceback
 
@@ -723,13 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for close in closers:
             close()
-        log("shutting down Ray")
-        try:
-            from serving.runtime import shutdown
-
-            shutdown()
-        except Exception as exc:  # still clean up and report
-            print(f"warning: Ray shutdown failed: {exc}", file=sys.stderr)
+        _stop_ray()  # a no-op when _measure_then_stop did it
         shutil.rmtree(tmp, ignore_errors=True)
     if result is None:
         return 1
