@@ -217,30 +217,20 @@ class _RightsCache:
 RIGHTS = _RightsCache()
 
 
-def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool]:
-    """Consent and rights, as they stand now, for each row (rows of :data:`catalog.RANK_COLUMNS`)."""
+def _servable(conn: sa.Connection, settings: Settings, rows: list) -> dict[str, bool] | None:
+    """Consent and rights, as they stand now, for each row (rows of :data:`catalog.RANK_COLUMNS`);
+    None when every row is servable without a look (no cameo among them, and the registry is the
+    one the last re-screen used): the common case, and the feed then checks no row one by one."""
     with_cameos = [r.id for r in rows if r.has_cameos]
+    rights = RIGHTS.allowed(conn, settings, rows)
+    if not with_cameos and rights is None:
+        return None
     consent = {}
     if with_cameos:
         full = catalog.live_among(conn=conn, ids=with_cameos)
         consent = {k: v.holds for k, v in check_videos(conn=conn, videos=full,
                                                         max_cameos=settings.consent.max_cameos_per_video).items()}
-    rights = RIGHTS.allowed(conn, settings, rows)
-    if rights is None and not consent:
-        return _ALL
-    if rights is None:
-        return {r.id: consent.get(r.id, not r.has_cameos) for r in rows}
-    return {r.id: consent.get(r.id, not r.has_cameos) and rights[r.id] for r in rows}
-
-
-class _All(dict):
-    """Every row servable (no cameo among them, and the registry is the one the last re-screen used)."""
-
-    def __missing__(self, key) -> bool:
-        return True
-
-
-_ALL = _All()
+    return {r.id: consent.get(r.id, not r.has_cameos) and (rights is None or rights[r.id]) for r in rows}
 
 
 class _Pool:
@@ -447,7 +437,7 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
             while i < len(order) and (len(servable) < keep + limit or fresh_ok < quota):
                 idx = order[i:i + 2 * keep].tolist()
                 ok = _servable(conn, settings, [cands.rows[j] for j in idx])
-                good = idx if ok is _ALL else [j for j in idx if ok[cands.ids[j]]]
+                good = idx if ok is None else [j for j in idx if ok[cands.ids[j]]]
                 servable += good
                 fresh_ok += sum(fresh_l[j] for j in good)
                 i += 2 * keep
@@ -463,7 +453,7 @@ def ranked_feed(*, conn: sa.Connection, settings: Settings, ranker, lists, user_
     if cursor and page_items:  # consent or rights may have changed since the first page
         rows_now = catalog.live_among(conn=conn, ids=[it.video_id for it in page_items], columns=catalog.RANK_COLUMNS)
         ok = _servable(conn, settings, rows_now)
-        live = {x.id for x in rows_now if ok[x.id]}
+        live = {x.id for x in rows_now if ok is None or ok[x.id]}
         withheld = sum(1 for it in page_items if it.video_id not in live)
         page_items = [it for it in page_items if it.video_id in live]
     full = catalog.videos_with_creators(conn=conn, ids=[it.video_id for it in page_items])

@@ -76,15 +76,8 @@ _REGISTRY_STATE = _registry_state_query()  # built once: building it cost more t
 
 
 def registry_state(*, conn: sa.Connection) -> tuple[tuple, str | None]:
-    """(a marker like :func:`registry_version`, the digest of the newest finished re-screen), in
-    one query: the feed asks at every request whether serve-time screening can be skipped."""
+    """(a marker that changes whenever a work or a holder default is written, the digest of the
+    newest finished re-screen), in one query: the feed asks at every request whether serve-time
+    screening can be skipped, and caches its decisions per marker."""
     n, updated, held, digest = conn.execute(_REGISTRY_STATE).one()
     return (n, updated, hash(held or "")), digest
-
-
-def registry_version(*, conn: sa.Connection) -> tuple:
-    """A cheap marker that changes whenever a work or a holder default is written (feed cache key)."""
-    works = conn.execute(sa.select(sa.func.count(), sa.func.max(rights_works.c.updated_at))).one()
-    holders = conn.execute(sa.select(rights_holders.c.id, rights_holders.c.default_policy)
-                           .order_by(rights_holders.c.id)).all()
-    return (*works, hash(tuple(map(tuple, holders))))
