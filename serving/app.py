@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import defaultdict
 
@@ -46,7 +47,7 @@ class VideoGenerator:
         self.batches = 0
         self.batch_sizes: list[int] = []
         self.max_batch_size = self.settings.max_batch_size
-        self._one_at_a_time = asyncio.Lock()  # as @serve.batch runs one batch at a time
+        self._one_at_a_time = asyncio.Lock()  # the pipeline (its scheduler) serves one call at a time
         self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
         self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         logger.warning("VideoGenerator ready: %s in %.1f s", self.model.model_version, self.load_s)
@@ -69,7 +70,7 @@ class VideoGenerator:
     async def generate(self, request):
         """Generate one clip (batched with others behind the scenes); raises only for this request."""
         if self.max_batch_size == 1:  # nothing to batch: skip the batch queue and its task hop
-            async with self._one_at_a_time:  # the pipeline (its scheduler) serves one call at a time
+            async with self._one_at_a_time:
                 result = (await self._run_batch([request]))[0]
         else:
             result = await self._generate_batch(request)
@@ -79,7 +80,8 @@ class VideoGenerator:
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
     async def _generate_batch(self, requests: list) -> list:
-        return await self._run_batch(requests)
+        async with self._one_at_a_time:  # also against an unbatched call still running after a reconfigure
+            return await self._run_batch(requests)
 
     async def _run_batch(self, requests: list) -> list:
         """Generate a batch: each request is checked on its own, then same-shaped ones share a call.
@@ -108,8 +110,6 @@ class VideoGenerator:
         return out
 
     def stats(self) -> dict:
-        import os
-
         return {"model_version": self.model.model_version, "load_s": self.load_s, "batches": self.batches,
                 "batch_sizes": self.batch_sizes[-100:],
                 "serve_env": {k: os.environ.get(k) for k in self.serve_env_keys}}
