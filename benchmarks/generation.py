@@ -5,8 +5,10 @@
 One run starts a local Ray on 127.0.0.1 (temporary KINORA home, free port) with two copies of the
 application :func:`serving.app.build_app` makes: the default one, batching (``max_batch_size`` 4),
 and one with ``max_batch_size`` 1 (its own home, HTTP under ``/b1``), so the two batching modes are
-measured interleaved in the same run without redeploying. It measures, in rounds whose order
-alternates (drift on shared cores hits every mode alike):
+measured interleaved in the same run without redeploying; and, for the Serve overhead, the generator
+deployment alone (:func:`serving.app.generator_app`) with ``--overhead-processes`` (3)
+``max_batch_size=1`` replicas. It measures, in rounds whose order alternates (drift on shared cores
+hits every mode alike):
 
 * HTTP, end to end: ``POST /v1/generations`` (202 + job id), then ``GET /v1/generations/{id}``
   every ``--poll`` seconds until ``succeeded``, at concurrency 1, 4 and 16 (closed loop: each
@@ -15,16 +17,17 @@ alternates (drift on shared cores hits every mode alike):
   Figures: videos/s, p50 and p99 of submit-to-succeeded latency as the client saw it.
 * Direct: ``LTX2Generator.generate([request])`` in a plain process (no Ray, no Serve; spawned at
   the niceness Ray gives its workers, so other load on a shared machine weighs on both alike),
-  one at a time (the baseline), and in batches of ``max_batch_size`` in a second such process.
+  one at a time (the baseline, in ``--overhead-processes`` such processes taking turns), and in
+  batches of ``max_batch_size`` in one more.
 * Generator only, through a ``DeploymentHandle`` (``.generate.remote(ClipRequest)``): at
   concurrency 1 against direct (the Serve overhead), and at concurrency 16 batching against
-  ``max_batch_size=1`` (the batching gain).
+  ``max_batch_size=1`` (the batching gain), in chunks of ``--handle-jobs`` ordered ABBA.
 
 Definitions (also in the JSON):
   serve_overhead_pct = (p50 handle latency - p50 direct latency) / p50 direct latency, concurrency
-  1, on the max_batch_size=1 deployment: what Serve itself adds (routing, actor call, moving the
-  clip through the object store, the batch queue, the replica's thread hop). Direct and handle
-  calls alternate call by call. The default batching deployment also waits up to
+  1, on the max_batch_size=1 replicas: what Serve itself adds (routing, actor call, moving the
+  clip through the object store, the replica's thread hop). Direct and handle calls alternate call
+  by call, each side pooled over ``--overhead-processes`` processes (see "Processes" below). The default batching deployment also waits up to
   batch_wait_timeout_s for a batch to fill, which at concurrency 1 never happens; that is
   reported separately as serve_overhead_pct_with_batch_window. serve_added_p50_s (handle latency
   minus the replica's own generation seconds) isolates Serve from differences in compute speed.
@@ -38,6 +41,13 @@ processes compared here differ by up to 40% for reasons that are neither Serve n
 it, a process that had run batches was still at times 3-16% faster at single clips than one that
 had not, so the single-clip baseline process runs single clips only, as the max_batch_size=1
 replica does, and batches run in a second process.
+
+Processes: on these 2 shared cores a process's speed at the same clips is a draw made when it
+starts. Eight direct processes started together and called in turn had p50s 4-25% apart (standard
+deviation 2-6%; measured 2026-12-04, a fixed PYTHONHASHSEED or no address randomisation did not
+remove it). One replica against one direct process is then a comparison of two draws, with a spread
+as large as the 5% goal, which is why single runs of this benchmark gave 4.6% and 13.3%. Each side
+of the c1 comparison therefore pools ``--overhead-processes`` processes.
 
 Random tiny weights: this measures serving, batching and stamping plumbing, not a real model.
 ``--preset`` other than ``tiny`` (``ltx2-19b``, ``wan2.1-1.3b``, ``wan2.1-14b``) runs
@@ -74,8 +84,9 @@ STEPS = 3  # denoising steps
 THREADS = 1  # torch intra-op threads per generator (1 was fastest on 2 shared cores)
 CONCURRENCY = (1, 4, 16)  # HTTP client concurrency levels
 HTTP_JOBS = 16  # HTTP jobs per concurrency level per round (at least one per client)
-OVERHEAD_CALLS = 20  # sequential calls per path per round, interleaved: direct, handle (batching), handle (max_batch_size 1)
-HANDLE_JOBS = 48  # generator requests per batching mode per round, at BATCH_CONCURRENCY
+OVERHEAD_CALLS = 30  # sequential calls per path per round, interleaved: direct, handle (batching), handle (max_batch_size 1)
+OVERHEAD_PROCESSES = 3  # c1 overhead: direct processes, and max_batch_size=1 replicas behind one handle (see below)
+HANDLE_JOBS = 32  # generator requests per chunk at BATCH_CONCURRENCY; a round runs 4 chunks, batching/unbatched/unbatched/batching
 BATCH_CONCURRENCY = 16
 ROUNDS = 2  # interleaved rounds; latencies pooled, throughputs as the median of rounds
 POLL_S = 0.05  # HTTP client polling interval
@@ -83,7 +94,7 @@ JOB_TIMEOUT_S = 180.0  # one job or call; longer is an error
 MAX_BATCH_SIZE = None  # None: GenerationSettings' default (batching deployment)
 MAX_ONGOING = None  # None: GenerationSettings' default
 BATCH_WAIT_S = None  # None: GenerationSettings' default
-QUICK = {"rounds": 1, "http_jobs": 4, "overhead_calls": 4, "handle_jobs": 16}  # --quick: the smoke test's sizes
+QUICK = {"rounds": 1, "http_jobs": 4, "overhead_calls": 4, "overhead_processes": 1, "handle_jobs": 16}  # --quick: the smoke test's sizes
 TORCH_THP = True  # THP_MEM_ALLOC_ENABLE=1 in every generator process (see below)
 DIRECT_NICENESS = None  # None: the niceness Ray gives its workers, so other load on the machine weighs on both alike
 GOALS = {"serve_overhead_pct_max": 5, "batching_gain_min": 1.3}
@@ -111,6 +122,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="HTTP levels, comma-separated")
     p.add_argument("--http-jobs", type=int, default=HTTP_JOBS)
     p.add_argument("--overhead-calls", type=int, default=OVERHEAD_CALLS)
+    p.add_argument("--overhead-processes", type=int, default=OVERHEAD_PROCESSES,
+                   help="direct processes and max_batch_size=1 replicas the c1 overhead pools over")
     p.add_argument("--handle-jobs", type=int, default=HANDLE_JOBS)
     p.add_argument("--batch-concurrency", type=int, default=BATCH_CONCURRENCY)
     p.add_argument("--rounds", type=int, default=ROUNDS)
@@ -134,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--concurrency must be integers separated by commas, got {a.concurrency!r}")
     if not a.concurrency or min(a.concurrency) < 1:
         p.error("--concurrency levels must be >= 1")
-    for name in ("http_jobs", "overhead_calls", "handle_jobs", "batch_concurrency", "rounds", "steps", "threads"):
+    for name in ("http_jobs", "overhead_calls", "overhead_processes", "handle_jobs", "batch_concurrency", "rounds", "steps", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return a
@@ -162,7 +175,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_settings(a: argparse.Namespace, *, home: Path, port: int, app_name: str, max_batch_size: int | None, gpus: float):
+def make_settings(a: argparse.Namespace, *, home: Path, port: int, app_name: str, max_batch_size: int | None, gpus: float,
+                  replicas: int = 1):
     from kinora.settings import GenerationSettings, Settings
 
     defaults = GenerationSettings()
@@ -171,6 +185,7 @@ def make_settings(a: argparse.Namespace, *, home: Path, port: int, app_name: str
     generation = dict(
         device=a.device, num_inference_steps=a.steps, torch_threads=a.threads, resolutions=[a.resolution],
         default_resolution=a.resolution, max_batch_size=mbs, max_ongoing_requests=ongoing, num_gpus=gpus,
+        num_replicas=replicas, max_replicas=replicas,
     )
     if a.batch_wait is not None:
         generation["batch_wait_timeout_s"] = a.batch_wait
@@ -422,13 +437,16 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
     import torch
     from ray import serve
 
-    from serving.app import build_app
+    from serving.app import build_app, generator_app
     from serving.runtime import ensure_ray
 
     port = free_port()
-    gpus = 0.5 if a.device.startswith("cuda") else 0.0  # two generator deployments share one GPU
+    k = a.overhead_processes
+    gpus = 1 / (2 + k) if a.device.startswith("cuda") else 0.0  # every generator replica shares the one GPU
     s_batch = make_settings(a, home=tmp / "batched", port=port, app_name="bench", max_batch_size=a.max_batch_size, gpus=gpus)
     s_one = make_settings(a, home=tmp / "unbatched", port=port, app_name="bench-b1", max_batch_size=1, gpus=gpus)
+    # The c1 overhead's own generator: k max_batch_size=1 replicas behind one handle (no ingress, no HTTP route).
+    s_c1 = make_settings(a, home=tmp / "c1", port=port, app_name="bench-c1", max_batch_size=1, gpus=gpus, replicas=k)
     g = s_batch.generation
     if g.max_batch_size < 2:
         raise BenchError("the batching deployment needs --max-batch-size >= 2")
@@ -445,23 +463,26 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
     serve.start(http_options={"host": s_batch.serve.host, "port": s_batch.serve.port})
     logging.getLogger("ray.serve").setLevel(logging.WARNING)
     serve.run_many([serve.RunTarget(target=build_app(s_batch), name=s_batch.serve.app_name, route_prefix="/"),
-                    serve.RunTarget(target=build_app(s_one), name=s_one.serve.app_name, route_prefix="/b1")])
+                    serve.RunTarget(target=build_app(s_one), name=s_one.serve.app_name, route_prefix="/b1"),
+                    serve.RunTarget(target=generator_app(s_c1), name=s_c1.serve.app_name, route_prefix=None)])
     h_batch = serve.get_deployment_handle("VideoGenerator", app_name=s_batch.serve.app_name)
     h_one = serve.get_deployment_handle("VideoGenerator", app_name=s_one.serve.app_name)
+    h_c1 = serve.get_deployment_handle("VideoGenerator", app_name=s_c1.serve.app_name)
     worker_facts = ray_worker_facts()
     if worker_facts["THP_MEM_ALLOC_ENABLE"] != os.environ.get("THP_MEM_ALLOC_ENABLE"):
         raise BenchError(f"Ray workers see THP_MEM_ALLOC_ENABLE={worker_facts['THP_MEM_ALLOC_ENABLE']!r}, this process "
                          f"{os.environ.get('THP_MEM_ALLOC_ENABLE')!r}: the generators would not be comparable")
     niceness = a.direct_niceness if a.direct_niceness is not None else worker_facts["niceness"]
-    log(f"starting the direct generator process (niceness {niceness})")
-    # Two baseline processes, each with the call history of the replica it is compared with: a process's
+    log(f"starting {k} + 1 direct generator processes (niceness {niceness})")
+    # Baseline processes, each with the call history of the replicas it is compared with: a process's
     # single-clip speed on CPU depends on the sizes it allocated before (see the module docstring).
-    direct_proc = DirectProcess(s_batch.generation, niceness, a.timeout)  # single clips only, like max_batch_size=1
-    closers.append(direct_proc.close)
+    # k of them make single clips only, like the k max_batch_size=1 replicas of the c1 overhead; one batches.
+    direct_procs = [DirectProcess(s_batch.generation, niceness, a.timeout) for _ in range(k)]
     direct_batch_proc = DirectProcess(s_batch.generation, niceness, a.timeout)  # batches of max_batch_size
-    closers.append(direct_batch_proc.close)
-    direct_proc.wait_ready()
-    direct_batch_proc.wait_ready()
+    closers.extend(p.close for p in (*direct_procs, direct_batch_proc))
+    for p in (*direct_procs, direct_batch_proc):
+        p.wait_ready()
+    direct_proc = direct_procs[0]
     startup_s = time.perf_counter() - t_start
 
     bench = Bench(a)
@@ -483,35 +504,45 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
 
         log("warming up: direct, both generator deployments, HTTP")
         t_warm = time.perf_counter()
-        bench.direct_single(direct_proc, 2)
+        for p in direct_procs:
+            bench.direct_single(p, 2)
         bench.direct_batched(direct_batch_proc, 2 * g.max_batch_size, g.max_batch_size)
         for h in (h_batch, h_one):
             await bench.handle_sequential(h, 2, "warm")
             await bench.handle_concurrent(h, g.max_batch_size * 2, g.max_batch_size * 2, "warm")
+        await bench.handle_concurrent(h_c1, 3 * k, k, "warm")  # every c1 replica (the router spreads k at once)
         await bench.http_level(session, base, key, 1, 2, "warm")
         await bench.http_level(session, base, key, 4, 4, "warm")
         warmup_s = time.perf_counter() - t_warm
         bench.busy.clear()
 
-        res: dict = {"direct": [], "direct_batched": [], "h1_one": [], "h1_batch": [], "c16_batch": [], "c16_one": [],
+        res: dict = {"direct": [], "direct_by_process": [[] for _ in direct_procs], "direct_batched": [], "h1_one": [], "h1_batch": [], "c16_batch": [], "c16_one": [],
                      "sizes_batch": [], "sizes_one": [], "trivial": [], **{f"http{c}": [] for c in a.concurrency}}
 
         async def p_c1() -> None:
-            """Direct and both handles call by call, in rotating order: a burst of load hits all three alike."""
-            paths = [("direct", None), ("h1_one", h_one), ("h1_batch", h_batch)]
-            lat: dict[str, list[float]] = {k: [] for k, _ in paths}
+            """Direct and both handles call by call, in rotating order: a burst of load hits all three alike.
+
+            The direct calls go to the k direct processes in turn and the handle's calls to its k
+            replicas (the router picks one of two idle ones at random): on these cores a process's
+            compute speed is a draw made at its start, 2-6% standard deviation (module docstring),
+            as large as the margin measured, so each side is pooled over k draws.
+            """
+            paths = [("direct", None), ("h1_one", h_c1), ("h1_batch", h_batch)]
+            lat: dict[str, list[float]] = {name: [] for name, _ in paths}
             for i in range(a.overhead_calls):
-                for k, handle in paths[i % 3:] + paths[: i % 3]:
+                for name, handle in paths[i % 3:] + paths[: i % 3]:
                     if handle is None:
-                        lat[k].extend(bench.direct_single(direct_proc, 1))
+                        wall = bench.direct_single(direct_procs[i % k], 1)
+                        lat[name].extend(wall)
+                        res["direct_by_process"][i % k].extend(wall)
                     else:
-                        lat[k].append(await bench.handle_call(handle, k))
+                        lat[name].append(await bench.handle_call(handle, name))
                 req = bench.request("trivial")  # a handle round trip that moves no clip: check_inputs returns None
                 t0 = time.perf_counter()
-                await asyncio.wait_for(h_one.check_inputs.remote(req), a.timeout)
+                await asyncio.wait_for(h_c1.check_inputs.remote(req), a.timeout)
                 res["trivial"].append(time.perf_counter() - t0)
-            for k, xs in lat.items():
-                res[k].append(xs)
+            for name, xs in lat.items():
+                res[name].append(xs)
 
         async def p_direct_batched() -> None:
             n = max(g.max_batch_size, a.handle_jobs // g.max_batch_size * g.max_batch_size)
@@ -522,12 +553,23 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
             res[name].append(await bench.handle_concurrent(handle, a.handle_jobs, a.batch_concurrency, name))
             res[sizes].extend(await batch_sizes_since(handle, before))
 
+        c16_rounds = [0]
+
+        async def p_c16_both() -> None:
+            """Batching and max_batch_size=1 in chunks ordered ABBA (BAAB the next round): load drifting
+            over a chunk's seconds weighs on both modes alike."""
+            modes = [(h_batch, "c16_batch", "sizes_batch"), (h_one, "c16_one", "sizes_one")]
+            if c16_rounds[0] % 2:
+                modes.reverse()
+            c16_rounds[0] += 1
+            for mode in (modes[0], modes[1], modes[1], modes[0]):
+                await p_c16(*mode)
+
         async def p_http(c: int) -> None:
             res[f"http{c}"].append(await bench.http_level(session, base, key, c, max(a.http_jobs, c), f"http-c{c}"))
 
         phases = [("c1: direct and handle calls interleaved", p_c1),
-                  (f"handle c{a.batch_concurrency} batching", lambda: p_c16(h_batch, "c16_batch", "sizes_batch")),
-                  (f"handle c{a.batch_concurrency} max_batch_size=1", lambda: p_c16(h_one, "c16_one", "sizes_one")),
+                  (f"handle c{a.batch_concurrency}: batching and max_batch_size=1, ABBA", p_c16_both),
                   ("direct batched", p_direct_batched),
                   *[(f"HTTP c{c}", (lambda c=c: p_http(c))) for c in a.concurrency]]
         t_meas = time.perf_counter()
@@ -554,6 +596,7 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
               "generator_busy_p50_s_rounds": busy_rounds(bench.busy["direct"], [len(xs) for xs in res["direct"]]),
               "videos_per_s": r4(len(direct_lat) / sum(direct_lat)), "p50_s": r4(direct_p50), "p99_s": r4(pct(direct_lat, 99)),
               "n": len(direct_lat), "p50_s_rounds": [r4(median(xs)) for xs in res["direct"]],
+              "p50_s_by_process": [r4(median(xs)) if xs else None for xs in res["direct_by_process"]],
               "batched_videos_per_s": r4(median(res["direct_batched"])),
               "batched_videos_per_s_rounds": [r4(x) for x in res["direct_batched"]]}
 
@@ -589,13 +632,18 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
             "stage_p50_s": _safe(stage_breakdown, stores, [i for r in runs for i in r["ids"]]),
         }
 
-    b_vps = [x for x, _ in res["c16_batch"]]
-    o_vps = [x for x, _ in res["c16_one"]]
+    def pooled_vps(chunks: list) -> float:  # jobs over the seconds they took, all chunks together
+        return sum(len(lat) for _, lat in chunks) / sum(len(lat) / vps for vps, lat in chunks)
+
+    b_rounds = [pooled_vps(res["c16_batch"][i : i + 2]) for i in range(0, len(res["c16_batch"]), 2)]
+    o_rounds = [pooled_vps(res["c16_one"][i : i + 2]) for i in range(0, len(res["c16_one"]), 2)]
+    b_vps, o_vps = pooled_vps(res["c16_batch"]), pooled_vps(res["c16_one"])
     batching = {
-        "batched_videos_per_s": r4(median(b_vps)), "unbatched_videos_per_s": r4(median(o_vps)),
-        "ratio": r4(median(b_vps) / median(o_vps)), "concurrency": a.batch_concurrency,
-        "ratio_rounds": [r4(b / o) for b, o in zip(b_vps, o_vps)],
-        "batched_videos_per_s_rounds": [r4(x) for x in b_vps], "unbatched_videos_per_s_rounds": [r4(x) for x in o_vps],
+        "batched_videos_per_s": r4(b_vps), "unbatched_videos_per_s": r4(o_vps),
+        "ratio": r4(b_vps / o_vps), "concurrency": a.batch_concurrency,
+        "ratio_rounds": [r4(b / o) for b, o in zip(b_rounds, o_rounds)],
+        "ratio_chunks": [r4(b / o) for (b, _), (o, _) in zip(res["c16_batch"], res["c16_one"])],
+        "batched_videos_per_s_rounds": [r4(x) for x in b_rounds], "unbatched_videos_per_s_rounds": [r4(x) for x in o_rounds],
         "batched_p50_s": r4(median([x for _, lat in res["c16_batch"] for x in lat])),
         "unbatched_p50_s": r4(median([x for _, lat in res["c16_one"] for x in lat])),
         "mean_batch_size": r4(statistics.fmean(res["sizes_batch"])) if res["sizes_batch"] else None,
@@ -603,11 +651,15 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
     }
 
     overhead = h_one1["overhead_pct"]
+    # The overhead splits into the replicas' slower compute and Serve's own time per call.
+    speed = 100 * (h_one1["generator_busy_p50_s"] - direct["generator_busy_p50_s"]) / direct["generator_busy_p50_s"]
     figures = {
         "http": http,
         "direct": direct,
         "serve_handle_c1": {"max_batch_size_1": h_one1, "batching": h_batch1},
         "serve_overhead_pct": overhead,
+        "serve_overhead_parts_pct": {"replica_compute_slower": round(speed, 2),
+                                     "serve_added": h_one1["serve_added_pct_of_direct"]},
         "serve_overhead_pct_with_batch_window": h_batch1["overhead_pct"],
         "handle_trivial_call_p50_s": r4(median(res["trivial"])),
         "batching": batching,
@@ -615,11 +667,11 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
     met = {"serve_overhead": overhead <= GOALS["serve_overhead_pct_max"],
            "batching_gain": batching["ratio"] >= GOALS["batching_gain_min"]}
     notes = []
-    speed = 100 * (h_one1["generator_busy_p50_s"] - direct["generator_busy_p50_s"]) / direct["generator_busy_p50_s"]
     if abs(speed) > 3:
-        notes.append(f"the max_batch_size=1 replica generated {abs(speed):.1f}% {'slower' if speed > 0 else 'faster'} than the "
-                     f"direct process (p50 generator seconds {h_one1['generator_busy_p50_s']} vs "
-                     f"{direct['generator_busy_p50_s']}): a compute-speed difference between processes, not Serve; "
+        notes.append(f"the max_batch_size=1 replicas generated {abs(speed):.1f}% {'slower' if speed > 0 else 'faster'} than the "
+                     f"direct processes (p50 generator seconds {h_one1['generator_busy_p50_s']} vs "
+                     f"{direct['generator_busy_p50_s']}): the same pipeline code timed inside each process, so compute "
+                     f"speed, not Serve's plumbing; "
                      f"Serve's own time per call was {h_one1['serve_added_p50_s']} s = "
                      f"{h_one1['serve_added_pct_of_direct']}% of the direct p50")
     frames = round(a.duration * g.fps)
@@ -631,7 +683,8 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
         "max_ongoing_requests": g.max_ongoing_requests, "batch_wait_timeout_s": g.batch_wait_timeout_s,
         "max_inflight_jobs": s_batch.serve.max_inflight_jobs, "num_gpus_per_generator": gpus,
         "concurrency": a.concurrency, "http_jobs_per_level_per_round": {f"c{c}": max(a.http_jobs, c) for c in a.concurrency},
-        "overhead_calls_per_round": a.overhead_calls, "handle_jobs_per_round": a.handle_jobs, "rounds": a.rounds,
+        "overhead_calls_per_round": a.overhead_calls, "overhead_processes": k,
+        "handle_jobs_per_chunk": a.handle_jobs, "handle_chunks_per_mode_per_round": 2, "rounds": a.rounds,
         "poll_s": a.poll, "quick": a.quick, "percentiles": "nearest rank (p99 is the maximum below 100 samples)",
         "direct_process_niceness": niceness, "ray_worker_niceness": worker_facts["niceness"],
         "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "cpus": os.cpu_count(),
@@ -654,15 +707,19 @@ DEFINITIONS = {
               "ever generates single clips, one at a time, timed in that process; videos_per_s = calls / their total "
               "seconds; batched_videos_per_s: pipeline calls of max_batch_size in a second such process",
     "serve_overhead_pct": "(p50 DeploymentHandle .generate.remote latency - direct p50) / direct p50 * 100, concurrency 1, "
-                          "generator deployment with max_batch_size=1 (no batch window to wait out); direct and handle calls "
-                          "alternate call by call",
+                          "generator deployment with max_batch_size=1 (no batch window to wait out) and "
+                          "setup.overhead_processes replicas, against as many direct processes taken in turn; direct "
+                          "and handle calls alternate call by call",
     "handle_trivial_call_p50_s": "p50 of a handle call to the generator that moves no clip and skips the batch queue "
                                  "(check_inputs): Serve's routing round trip alone",
     "serve_added_p50_s": "p50 of (handle latency - the replica's pipeline + postprocess seconds for that call)",
+    "serve_overhead_parts_pct": "replica_compute_slower: the replicas' p50 generator seconds over the direct processes' "
+                                "(the same pipeline code, timed inside each process); serve_added: serve_added_p50_s over "
+                                "the direct p50; together about serve_overhead_pct",
     "serve_overhead_pct_with_batch_window": "the same on the default batching deployment: includes waiting "
                                             "batch_wait_timeout_s for a batch that cannot fill at concurrency 1",
-    "batching.ratio": "videos/s through the handle at batch concurrency, batching deployment over max_batch_size=1; "
-                      "median of rounds over median of rounds",
+    "batching.ratio": "videos/s through the handle at batch concurrency, batching deployment over max_batch_size=1 "
+                      "(one replica each); jobs over seconds of all chunks of a mode, chunks ordered ABBA per round",
 }
 
 

@@ -48,6 +48,11 @@ class VideoGenerator:
         self.batch_sizes: list[int] = []
         self.max_batch_size = self.settings.max_batch_size
         self._one_at_a_time = asyncio.Lock()  # the pipeline (its scheduler) serves one call at a time
+        # The batch gate (see generate): requests let into Serve's batch queue and not yet in a running
+        # batch, whether a batch runs, and the condition waiters wait on.
+        self._forming: set[int] = set()
+        self._running = False
+        self._gate = asyncio.Condition()
         self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
         self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         logger.warning("VideoGenerator ready: %s in %.1f s", self.model.model_version, self.load_s)
@@ -73,15 +78,44 @@ class VideoGenerator:
             async with self._one_at_a_time:
                 result = (await self._run_batch([request]))[0]
         else:
-            result = await self._generate_batch(request)
+            result = await self._through_the_gate(request)
         if isinstance(result, BaseException):
             raise result
         return result
 
+    async def _through_the_gate(self, request):
+        """Enter Serve's batch queue only when the next batch can still take this request.
+
+        ``@serve.batch`` closes a batch ``batch_wait_timeout_s`` after its first request arrives,
+        even while the previous batch still runs; under load the next batch was then closed with
+        whoever had arrived by then (a mean of 3.0-3.2 of 4 at concurrency 16, measured by
+        benchmarks/generation.py), while more requests waited behind it. Here a request waits
+        while a batch runs or while max_batch_size requests already wait in the queue, so each
+        batch is closed when the pipeline is free for it, as full as the waiting requests allow.
+        """
+        key = id(request)
+        async with self._gate:
+            await self._gate.wait_for(lambda: not self._running and len(self._forming) < self.max_batch_size)
+            self._forming.add(key)
+        try:
+            return await self._generate_batch(request)
+        finally:
+            if key in self._forming:  # it left before its batch started (cancelled): free its place
+                self._forming.discard(key)
+                async with self._gate:
+                    self._gate.notify_all()
+
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
     async def _generate_batch(self, requests: list) -> list:
         async with self._one_at_a_time:  # also against an unbatched call still running after a reconfigure
-            return await self._run_batch(requests)
+            self._running = True
+            self._forming.difference_update(id(r) for r in requests)
+            try:
+                return await self._run_batch(requests)
+            finally:
+                self._running = False
+                async with self._gate:
+                    self._gate.notify_all()
 
     async def _run_batch(self, requests: list) -> list:
         """Generate a batch: each request is checked on its own, then same-shaped ones share a call.
@@ -159,17 +193,24 @@ class KinoraApi:
             conn.execute(sa.text("SELECT 1"))
 
 
-def build_app(settings: Settings) -> Application:
-    """Wire the application: the ingress gets a handle to the generator."""
-    gen = settings.generation
-    # Replicas read these at start (serve.replica_env): user code on the replica's own loop, and the
-    # ingress's handle routing on its loop. Measured on 2 cores (benchmarks/generation.py): a handle
-    # round trip that moves no clip 8.3 -> 5.6 ms. Only the replicas get them: a synchronous caller
-    # of a handle (the campaign flow's tasks) needs the router's own loop, which stays the default.
-    # Kinora's replicas never block their loop: generation, database work and ranking run in threads.
+def replica_options(settings: Settings) -> dict:
+    """``ray_actor_options`` entries every Kinora replica gets: no CPU reservation, serve.replica_env.
+
+    Replicas read these variables at start: user code on the replica's own loop, and the ingress's
+    handle routing on its loop. Measured on 2 cores (benchmarks/generation.py): a handle round trip
+    that moves no clip 8.3 -> 5.6 ms. Only the replicas get them: a synchronous caller of a handle
+    (the campaign flow's tasks) needs the router's own loop, which stays the default. Kinora's
+    replicas never block their loop: generation, database work and ranking run in threads.
+    """
     env = {"runtime_env": {"env_vars": dict(settings.serve.replica_env)}} if settings.serve.replica_env else {}
-    generator = VideoGenerator.options(
-        ray_actor_options={"num_cpus": 0, "num_gpus": gen.num_gpus, **env},
+    return {"num_cpus": 0, **env}
+
+
+def generator_app(settings: Settings) -> Application:
+    """The generator deployment alone, as settings size it (the benchmark deploys it on its own too)."""
+    gen = settings.generation
+    return VideoGenerator.options(
+        ray_actor_options={**replica_options(settings), "num_gpus": gen.num_gpus},
         max_ongoing_requests=gen.max_ongoing_requests,
         autoscaling_config={
             "min_replicas": gen.num_replicas,
@@ -178,7 +219,11 @@ def build_app(settings: Settings) -> Application:
         },
         user_config={"max_batch_size": gen.max_batch_size, "batch_wait_timeout_s": gen.batch_wait_timeout_s},
     ).bind(settings)
-    return KinoraApi.options(ray_actor_options={"num_cpus": 0, **env}).bind(generator, settings)
+
+
+def build_app(settings: Settings) -> Application:
+    """Wire the application: the ingress gets a handle to the generator."""
+    return KinoraApi.options(ray_actor_options=replica_options(settings)).bind(generator_app(settings), settings)
 
 
 class BuilderArgs(BaseModel):
