@@ -532,9 +532,10 @@ async def measure(a: argparse.Namespace, tmp: Path, closers: list) -> dict:
             for i in range(a.overhead_calls):
                 for name, handle in paths[i % 3:] + paths[: i % 3]:
                     if handle is None:
-                        wall = bench.direct_single(direct_procs[i % k], 1)
+                        j = (i // 3) % k  # a process per 3 calls: with i % k and k == 3 each would keep one place in the rotation
+                        wall = bench.direct_single(direct_procs[j], 1)
                         lat[name].extend(wall)
-                        res["direct_by_process"][i % k].extend(wall)
+                        res["direct_by_process"][j].extend(wall)
                     else:
                         lat[name].append(await bench.handle_call(handle, name))
                 req = bench.request("trivial")  # a handle round trip that moves no clip: check_inputs returns None
