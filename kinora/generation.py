@@ -305,8 +305,9 @@ def record_published(
 
 
 def note_call_time(clip, wall_s: float):
-    """Record the caller's wall time of the generator call; what the pipeline did not take was queueing."""
-    busy = clip.timings.get("pipeline", 0.0) + clip.timings.get("postprocess", 0.0)
+    """Record the caller's wall time of the generator call; what the model's generate() did not take was
+    queueing and transport (older clips without ``generate_call``: what the pipeline did not take)."""
+    busy = clip.timings.get("generate_call", clip.timings.get("pipeline", 0.0) + clip.timings.get("postprocess", 0.0))
     clip.timings["call"] = wall_s
     clip.timings["queue"] = max(0.0, wall_s - busy)
     return clip

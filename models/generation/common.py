@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,18 @@ def checkpoint_version(checkpoint_dir: Path) -> str:
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Convert float RGB frames in [0, 1] to uint8, rounding as diffusers' own PIL conversion does."""
     return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8))
+
+
+def note_generate_call(clips: list, started: float) -> list:
+    """Record on each clip the seconds of the whole ``generate()`` call that made it (``generate_call``).
+
+    A batch's clips share the figure. Callers that time the call from outside (a Serve handle, the
+    job worker) subtract it to get what lies around the model: queueing, transport, Serve itself.
+    """
+    seconds = time.perf_counter() - started
+    for clip in clips:
+        clip.timings["generate_call"] = seconds
+    return clips
 
 
 def torch_modules(pipe) -> list[torch.nn.Module]:

@@ -29,7 +29,7 @@ from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 
 from kinora.settings import GenerationSettings
 from models.generation.ltx2_tiny import build_tiny_ltx2_components
-from models.generation.common import checkpoint_version, realign, to_uint8, torch_modules
+from models.generation.common import checkpoint_version, note_generate_call, realign, to_uint8, torch_modules
 from models.generation.types import Clip, ClipRequest, check_request
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class LTX2Generator:
         """
         if not requests:
             return []
+        call_start = time.perf_counter()
         for request in requests:
             self.check_inputs(request)
         keys = {r.shape_key() for r in requests}
@@ -165,7 +166,7 @@ class LTX2Generator:
         for indices in text_only.values():
             batch = self._run([requests[i] for i in indices], [generators[i] for i in indices], pipe_frames)
             clips.update(zip(indices, batch))
-        return [clips[i] for i in range(len(requests))]
+        return note_generate_call([clips[i] for i in range(len(requests))], call_start)
 
     def pipeline_num_frames(self, num_frames: int) -> int:
         """Return the smallest frame count the model can make (8k+1) that is >= ``num_frames``."""

@@ -39,7 +39,7 @@ from diffusers import AudioLDM2Pipeline, WanImageToVideoPipeline, WanPipeline
 
 from kinora.settings import GenerationSettings
 from models.generation.audio_mix import fit_audio
-from models.generation.common import checkpoint_version, realign, to_uint8, torch_modules
+from models.generation.common import checkpoint_version, note_generate_call, realign, to_uint8, torch_modules
 from models.generation.types import Clip, ClipRequest, check_request
 from models.generation.wan_tiny import build_tiny_audio_components, build_tiny_wan_components
 
@@ -185,6 +185,7 @@ class WanGenerator:
         """
         if not requests:
             return []
+        call_start = time.perf_counter()
         for request in requests:
             self.check_inputs(request)
         keys = {r.shape_key() for r in requests}
@@ -255,7 +256,7 @@ class WanGenerator:
                     timings={"video": video_s, "audio": audio_s, "mix": mix_s, "pipeline": video_s + audio_s + mix_s},
                 )
             )
-        return clips
+        return note_generate_call(clips, call_start)
 
     def pipeline_num_frames(self, num_frames: int) -> int:
         """Return the smallest frame count the model can make (4k+1) that is >= ``num_frames``."""

@@ -61,9 +61,15 @@ def test_quick_run_prints_the_figures_as_json():
     out = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert out["goals"] == {"serve_overhead_pct_max": 5, "batching_gain_min": 1.3}
-    assert set(out["met"]) == {"serve_overhead", "batching_gain"}
+    assert set(out["met"]) == {"serve_overhead", "serve_added", "batching_gain"}
     assert all(isinstance(v, bool) for v in out["met"].values())
     f = out["figures"]
+    one = f["serve_handle_c1"]["max_batch_size_1"]
+    # Serve's own time is what a handle call took beyond the replica's own generate() call: positive, and
+    # well under the call (a handle latency below the replica's own seconds would mean mixed-up clocks).
+    assert 0 < one["serve_added_p50_s"] < one["p50_s"] / 2
+    assert one["generator_busy_p50_s"] < one["p50_s"]
+    assert out["met"]["serve_added"] == (one["serve_added_pct_of_direct"] <= 5)
     for level in ("c1", "c4", "c16"):
         http = f["http"][level]
         assert http["videos_per_s"] > 0

@@ -67,6 +67,8 @@ def test_exact_frames_and_audio_length(generator: LTX2Generator, duration_s: flo
     assert clip.seed == 7
     assert clip.model_family == "ltx2"
     assert clip.timings["pipeline"] > 0
+    # the whole generate() call, around the pipeline and the conversion to uint8 frames and fitted audio
+    assert clip.timings["generate_call"] >= clip.timings["pipeline"] + clip.timings["postprocess"]
 
 
 def test_frame_adjustment_is_logged(generator: LTX2Generator, caplog: pytest.LogCaptureFixture) -> None:

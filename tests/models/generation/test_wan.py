@@ -73,10 +73,11 @@ def test_exact_frames_and_audio_length(generator: WanGenerator, duration_s: floa
 
     assert clip.seed == 7
     assert clip.model_family == "wan"
-    assert set(clip.timings) == {"video", "audio", "mix", "pipeline"}
+    assert set(clip.timings) == {"video", "audio", "mix", "pipeline", "generate_call"}
     assert all(v > 0 for v in clip.timings.values())
     parts = clip.timings["video"] + clip.timings["audio"] + clip.timings["mix"]
     assert clip.timings["pipeline"] == pytest.approx(parts)
+    assert clip.timings["generate_call"] >= clip.timings["pipeline"]  # the whole call, around its parts
 
 
 def test_audio_is_normalised_to_the_configured_loudness(generator: WanGenerator) -> None:
