@@ -154,6 +154,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("http_jobs", "overhead_calls", "overhead_processes", "handle_jobs", "batch_concurrency", "rounds", "steps", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if a.overhead_processes > 1 and a.overhead_calls % (3 * a.overhead_processes):
+        log(f"warning: --overhead-calls {a.overhead_calls} is not a multiple of 3 x {a.overhead_processes}: the direct "
+            "processes (3 calls per turn) will not all get as many calls")
     return a
 
 
