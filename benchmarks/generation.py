@@ -49,9 +49,9 @@ deviation 2-6%; measured 2026-12-04, a fixed PYTHONHASHSEED or no address random
 remove it). One replica against one direct process is then a comparison of two draws, with a spread
 as large as the 5% goal, which is why single runs of this benchmark gave 4.6% and 13.3%. Each side
 of the c1 comparison therefore pools ``--overhead-processes`` processes: with three of each, five
-full runs of 2026-12-04 still read 0.4-12.1%; with six (the default since 2026-12-06), four full
+full runs of 2026-12-04 still read 0.4-12.1%; with six (the default since 2026-12-06), six full
 runs read 1.6-11.3%: the two sides' compute differed by -3.0% to +7.0% while Serve's own time per
-call (serve_added_p50_s) stayed at 9.5-10.2 ms.
+call (serve_added_p50_s) stayed at 9.5-10.5 ms.
 
 Random tiny weights: this measures serving, batching and stamping plumbing, not a real model.
 ``--preset`` other than ``tiny`` (``ltx2-19b``, ``wan2.1-1.3b``, ``wan2.1-14b``) runs
