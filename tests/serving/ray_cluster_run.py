@@ -112,12 +112,14 @@ def main(out_path: Path) -> None:
         result["error"] = traceback.format_exc()
     finally:
         t0 = time.perf_counter()
-        try:
-            import ray
+        import ray
 
-            ray.shutdown()
-        finally:
-            cluster.shutdown()
+        for stop in (ray.shutdown, cluster.shutdown):  # both, whatever the first does; the result is written anyway
+            try:
+                stop()
+            except BaseException:  # noqa: BLE001 - reported after the scenario's own error, if it had one
+                result["ok"] = False
+                result["error"] = (result.get("error") or "") + f"while shutting down:\n{traceback.format_exc()}"
         result["timings"]["shutdown"] = time.perf_counter() - t0
         result["timings"]["total"] = time.perf_counter() - t_all
         out_path.write_text(json.dumps(result, indent=1, default=str))

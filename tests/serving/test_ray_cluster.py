@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,18 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "ray_cluster_run.py"
-SERVE_PORT, METRICS_PORT = 18223, 18224
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on loopback now (fixed ones collided with what earlier tests left behind)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _pids_mentioning(text: str) -> list[int]:
@@ -44,12 +56,13 @@ def _pids_mentioning(text: str) -> list[int]:
 def cluster_run():
     """Run the helper once for the module; whatever happens, nothing of its cluster is left running."""
     tmp = Path(tempfile.mkdtemp(prefix="krc-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    serve_port, metrics_port = _free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KINORA_", "RAY_", "PREFECT_"))}
     env.update({
         "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_TMPDIR": str(tmp),
         "RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S": "1.0",
-        "KINORA_HOME": str(tmp / "home"), "KINORA_SERVE__PORT": str(SERVE_PORT),
-        "KINORA_SERVE__METRICS_EXPORT_PORT": str(METRICS_PORT), "KINORA_GENERATION__NUM_GPUS": "1",
+        "KINORA_HOME": str(tmp / "home"), "KINORA_SERVE__PORT": str(serve_port),
+        "KINORA_SERVE__METRICS_EXPORT_PORT": str(metrics_port), "KINORA_GENERATION__NUM_GPUS": "1",
         "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING", "TOKENIZERS_PARALLELISM": "false",
     })
@@ -73,8 +86,9 @@ def cluster_run():
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    result = json.loads(out.read_text()) if out.is_file() else {"ok": False, "error": "no result written"}
-    result.update(rc=proc.returncode, log_tail=log[-4000:], wall_s=wall, leftover_pids=leftovers)
+    result = (json.loads(out.read_text()) if out.is_file()
+              else {"ok": False, "error": "no result written; the helper's log ends:\n" + log[-4000:]})
+    result.update(rc=proc.returncode, log_tail=log[-4000:], wall_s=wall, leftover_pids=leftovers, serve_port=serve_port)
     print(f"cluster helper: {wall:.1f} s; stages (s):", {k: round(v, 1) for k, v in result.get("timings", {}).items()})
     yield result
     shutil.rmtree(tmp, ignore_errors=True)
@@ -117,7 +131,7 @@ def test_a_post_over_serve_http_succeeds_end_to_end(cluster_run):
     job = r["job"]
     assert job["status"] == "succeeded", job
     video = job["video"]
-    assert video["url"].startswith(f"http://127.0.0.1:{SERVE_PORT}/v1/videos/")
+    assert video["url"].startswith(f"http://127.0.0.1:{r['serve_port']}/v1/videos/")
     assert (video["model_family"], video["duration_s"], video["creator"]) == ("ltx2", 1.0, "alice")
     assert video["provenance"]["c2pa_state"] == "Trusted"
 
