@@ -28,7 +28,7 @@ HELPER = Path(__file__).resolve().parent / "ray_cluster_run.py"
 
 
 def _free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on loopback now (fixed ones collided with what earlier tests left behind)."""
+    """``n`` distinct ports free on loopback now (fixed ones could be held by what an earlier test left behind)."""
     socks = [socket.socket() for _ in range(n)]
     try:
         for s in socks:
